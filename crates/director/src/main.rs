@@ -1,18 +1,15 @@
 //! `director`: the LVS director manager (daemon and CLI).
+//!
+//! `main` stays thin: parse the command line, hand over to [`cli::main`], turn its result into
+//! the process exit code.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
+mod cli;
+mod config;
+mod daemon;
+mod ipvs_cmd;
+mod status;
 
-/// Command line of the `director` binary.
-#[derive(Debug, Parser)]
-#[command(
-    name = "director",
-    version,
-    about = "LVS director manager: VRRP failover and IPVS"
-)]
-struct Cli {}
-
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+fn main() -> std::process::ExitCode {
+    cli::main()
 }
