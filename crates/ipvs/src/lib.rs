@@ -2,4 +2,17 @@
 //!
 //! The kernel side lives in `net/netfilter/ipvs/ip_vs_ctl.c` (family `"IPVS"`, attributes in
 //! `include/uapi/linux/ip_vs.h`).
+//!
+//! - [`model`]: the table as plain data (services, destinations, stats, info, timeouts, daemons).
+//! - [`ops`]: the operations a batch carries.
 #![forbid(unsafe_code)]
+
+pub mod model;
+pub mod ops;
+
+pub use model::{
+    AddressFamily, DaemonState, DestKey, Destination, Forwarding, Info, Netmask, Protocol,
+    Scheduler, Service, ServiceEntry, ServiceFlags, ServiceKey, Stats, SyncDaemon, Table, Timeouts,
+    Tunnel, TunnelFlags, TunnelType,
+};
+pub use ops::Op;

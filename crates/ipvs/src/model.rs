@@ -1,0 +1,836 @@
+//! The IPVS table as plain data: services, their real servers (destinations), counters and the
+//! kernel-wide settings (info, timeouts, sync daemons). No I/O here.
+//!
+//! Field meanings follow `include/uapi/linux/ip_vs.h` and `net/netfilter/ipvs/ip_vs_ctl.c`.
+//! Everything is kept in the order the kernel returns it.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::{Serialize, Serializer};
+
+/// An address family of a service or a destination (`IPVS_SVC_ATTR_AF`,
+/// `IPVS_DEST_ATTR_ADDR_FAMILY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum AddressFamily {
+    /// IPv4, `AF_INET` (2).
+    Inet,
+    /// IPv6, `AF_INET6` (10).
+    Inet6,
+}
+
+impl AddressFamily {
+    /// The kernel's number for this family (`AF_INET` = 2, `AF_INET6` = 10).
+    pub fn to_raw(self) -> u16 {
+        match self {
+            AddressFamily::Inet => 2,
+            AddressFamily::Inet6 => 10,
+        }
+    }
+
+    /// The family for a kernel number, `None` for any family IPVS does not use.
+    pub fn from_raw(raw: u16) -> Option<Self> {
+        match raw {
+            2 => Some(AddressFamily::Inet),
+            10 => Some(AddressFamily::Inet6),
+            _ => None,
+        }
+    }
+
+    /// The family of an address.
+    pub fn of(addr: &IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        }
+    }
+}
+
+impl fmt::Display for AddressFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AddressFamily::Inet => "IPv4",
+            AddressFamily::Inet6 => "IPv6",
+        })
+    }
+}
+
+/// The transport protocol of a virtual service (`IPVS_SVC_ATTR_PROTOCOL`, an IP protocol number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Protocol {
+    /// TCP (`IPPROTO_TCP`, 6).
+    Tcp,
+    /// UDP (`IPPROTO_UDP`, 17).
+    Udp,
+    /// SCTP (`IPPROTO_SCTP`, 132).
+    Sctp,
+    /// Any other protocol number the kernel reports.
+    Other(u16),
+}
+
+impl Protocol {
+    /// The IP protocol number.
+    pub fn to_raw(self) -> u16 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+            Protocol::Other(n) => n,
+        }
+    }
+
+    /// The protocol for an IP protocol number.
+    pub fn from_raw(raw: u16) -> Self {
+        match raw {
+            6 => Protocol::Tcp,
+            17 => Protocol::Udp,
+            132 => Protocol::Sctp,
+            n => Protocol::Other(n),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Protocol::Tcp => f.write_str("TCP"),
+            Protocol::Udp => f.write_str("UDP"),
+            Protocol::Sctp => f.write_str("SCTP"),
+            Protocol::Other(n) => write!(f, "protocol {n}"),
+        }
+    }
+}
+
+/// What identifies a virtual service: protocol + address + port, or a firewall mark.
+///
+/// `ip_vs_ctl.c` (`ip_vs_genl_parse_service`): "Use fwmark if it is set, otherwise use
+/// protocol, address and port". The family of an `Inet` key is the family of its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum ServiceKey {
+    /// A service keyed by protocol, virtual address and port.
+    Inet {
+        /// Transport protocol.
+        protocol: Protocol,
+        /// Virtual address (its family is the service's family).
+        addr: IpAddr,
+        /// Virtual port (sent big-endian on the wire).
+        port: u16,
+    },
+    /// A service keyed by a firewall mark (`IPVS_SVC_ATTR_FWMARK`, host byte order).
+    Fwmark {
+        /// The family of the packets this mark selects.
+        af: AddressFamily,
+        /// The mark.
+        mark: u32,
+    },
+}
+
+impl ServiceKey {
+    /// The service's address family.
+    pub fn af(&self) -> AddressFamily {
+        match self {
+            ServiceKey::Inet { addr, .. } => AddressFamily::of(addr),
+            ServiceKey::Fwmark { af, .. } => *af,
+        }
+    }
+}
+
+/// Writes an address and port as `1.2.3.4:80` or `[2001:db8::1]:80`.
+pub(crate) fn fmt_addr_port(f: &mut fmt::Formatter<'_>, addr: &IpAddr, port: u16) -> fmt::Result {
+    match addr {
+        IpAddr::V4(a) => write!(f, "{a}:{port}"),
+        IpAddr::V6(a) => write!(f, "[{a}]:{port}"),
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceKey::Inet {
+                protocol,
+                addr,
+                port,
+            } => {
+                write!(f, "{protocol} ")?;
+                fmt_addr_port(f, addr, *port)
+            }
+            ServiceKey::Fwmark { af, mark } => write!(f, "FWM {mark} ({af})"),
+        }
+    }
+}
+
+/// A scheduler name (`IPVS_SVC_ATTR_SCHED_NAME`); the kernel accepts any name it has a module for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scheduler {
+    /// Round robin.
+    Rr,
+    /// Weighted round robin.
+    Wrr,
+    /// Least connection.
+    Lc,
+    /// Weighted least connection (the kernel's and ipvsadm's default).
+    Wlc,
+    /// Locality-based least connection.
+    Lblc,
+    /// Locality-based least connection with replication.
+    Lblcr,
+    /// Destination hashing.
+    Dh,
+    /// Source hashing.
+    Sh,
+    /// Shortest expected delay.
+    Sed,
+    /// Never queue.
+    Nq,
+    /// Weighted failover.
+    Fo,
+    /// Weighted overflow.
+    Ovf,
+    /// Maglev hashing.
+    Mh,
+    /// Weighted random twos choice (kernel 5.x+).
+    Twos,
+    /// Any other scheduler name.
+    Other(String),
+}
+
+impl Scheduler {
+    /// The name the kernel knows the scheduler by.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Scheduler::Rr => "rr",
+            Scheduler::Wrr => "wrr",
+            Scheduler::Lc => "lc",
+            Scheduler::Wlc => "wlc",
+            Scheduler::Lblc => "lblc",
+            Scheduler::Lblcr => "lblcr",
+            Scheduler::Dh => "dh",
+            Scheduler::Sh => "sh",
+            Scheduler::Sed => "sed",
+            Scheduler::Nq => "nq",
+            Scheduler::Fo => "fo",
+            Scheduler::Ovf => "ovf",
+            Scheduler::Mh => "mh",
+            Scheduler::Twos => "twos",
+            Scheduler::Other(s) => s,
+        }
+    }
+
+    /// The scheduler with this name (an unknown name becomes `Other`).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "rr" => Scheduler::Rr,
+            "wrr" => Scheduler::Wrr,
+            "lc" => Scheduler::Lc,
+            "wlc" => Scheduler::Wlc,
+            "lblc" => Scheduler::Lblc,
+            "lblcr" => Scheduler::Lblcr,
+            "dh" => Scheduler::Dh,
+            "sh" => Scheduler::Sh,
+            "sed" => Scheduler::Sed,
+            "nq" => Scheduler::Nq,
+            "fo" => Scheduler::Fo,
+            "ovf" => Scheduler::Ovf,
+            "mh" => Scheduler::Mh,
+            "twos" => Scheduler::Twos,
+            other => Scheduler::Other(other.to_string()),
+        }
+    }
+
+    /// Every scheduler this crate names, in ipvsadm's order.
+    pub const KNOWN: [Scheduler; 14] = [
+        Scheduler::Rr,
+        Scheduler::Wrr,
+        Scheduler::Lc,
+        Scheduler::Wlc,
+        Scheduler::Lblc,
+        Scheduler::Lblcr,
+        Scheduler::Dh,
+        Scheduler::Sh,
+        Scheduler::Sed,
+        Scheduler::Nq,
+        Scheduler::Fo,
+        Scheduler::Ovf,
+        Scheduler::Mh,
+        Scheduler::Twos,
+    ];
+}
+
+impl fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Scheduler {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Service flags (`IP_VS_SVC_F_*` in `ip_vs.h`), raw bits kept as the kernel reports them.
+///
+/// The wire form is `struct ip_vs_flags { flags, mask }`; this crate always sends the mask
+/// `0xffff_ffff` so that every bit is set or cleared as given (`ip_vs_genl_parse_service`:
+/// `usvc->flags = (usvc->flags & ~flags.mask) | (flags.flags & flags.mask)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
+pub struct ServiceFlags {
+    /// The raw `IP_VS_SVC_F_*` bits.
+    pub bits: u32,
+}
+
+impl ServiceFlags {
+    /// `IP_VS_SVC_F_PERSISTENT`: persistent port.
+    pub const PERSISTENT: u32 = 0x0001;
+    /// `IP_VS_SVC_F_HASHED`: hashed entry (set by the kernel on every live service).
+    pub const HASHED: u32 = 0x0002;
+    /// `IP_VS_SVC_F_ONEPACKET`: one-packet scheduling.
+    pub const ONEPACKET: u32 = 0x0004;
+    /// `IP_VS_SVC_F_SCHED1`: scheduler flag 1 (sh-fallback / mh-fallback).
+    pub const SCHED1: u32 = 0x0008;
+    /// `IP_VS_SVC_F_SCHED2`: scheduler flag 2 (sh-port / mh-port).
+    pub const SCHED2: u32 = 0x0010;
+    /// `IP_VS_SVC_F_SCHED3`: scheduler flag 3 (unnamed by every scheduler so far).
+    pub const SCHED3: u32 = 0x0020;
+
+    /// Flags from raw bits.
+    pub fn from_bits(bits: u32) -> Self {
+        ServiceFlags { bits }
+    }
+
+    /// True when every bit of `flag` is set.
+    pub fn contains(self, flag: u32) -> bool {
+        self.bits & flag == flag
+    }
+
+    /// These flags with `flag` set or cleared.
+    pub fn with(self, flag: u32, on: bool) -> Self {
+        ServiceFlags {
+            bits: if on {
+                self.bits | flag
+            } else {
+                self.bits & !flag
+            },
+        }
+    }
+
+    /// Persistent port (`-p` in ipvsadm).
+    pub fn persistent(self) -> bool {
+        self.contains(Self::PERSISTENT)
+    }
+
+    /// Hashed (a kernel-internal state bit reported on every live service).
+    pub fn hashed(self) -> bool {
+        self.contains(Self::HASHED)
+    }
+
+    /// One-packet scheduling (`-o` in ipvsadm).
+    pub fn one_packet(self) -> bool {
+        self.contains(Self::ONEPACKET)
+    }
+
+    /// The scheduler flags by the names `scheduler` gives them (ipvsadm's `-b` names):
+    /// `sh-fallback`, `sh-port` for sh, `mh-fallback`, `mh-port` for mh, `flag-1..3` otherwise.
+    pub fn sched_flag_names(self, scheduler: &Scheduler) -> Vec<&'static str> {
+        let names: [&'static str; 3] = match scheduler {
+            Scheduler::Sh => ["sh-fallback", "sh-port", "flag-3"],
+            Scheduler::Mh => ["mh-fallback", "mh-port", "flag-3"],
+            _ => ["flag-1", "flag-2", "flag-3"],
+        };
+        [Self::SCHED1, Self::SCHED2, Self::SCHED3]
+            .iter()
+            .zip(names)
+            .filter(|(bit, _)| self.contains(**bit))
+            .map(|(_, n)| n)
+            .collect()
+    }
+
+    /// The scheduler-flag bit a name stands for (`sh-fallback`, `sh-port`, `mh-fallback`,
+    /// `mh-port`, `flag-1`, `flag-2`, `flag-3`), or `None`.
+    pub fn sched_flag_from_name(name: &str) -> Option<u32> {
+        match name {
+            "sh-fallback" | "mh-fallback" | "flag-1" => Some(Self::SCHED1),
+            "sh-port" | "mh-port" | "flag-2" => Some(Self::SCHED2),
+            "flag-3" => Some(Self::SCHED3),
+            _ => None,
+        }
+    }
+}
+
+/// The persistence netmask of a service (`IPVS_SVC_ATTR_NETMASK`).
+///
+/// `ip_vs_ctl.c` (`ip_vs_add_service`): for IPv6 the attribute holds a prefix length, checked
+/// `u->netmask < 1 || u->netmask > 128`; for IPv4 it holds a mask in network byte order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Netmask {
+    /// An IPv4 mask such as 255.255.255.0.
+    Inet(Ipv4Addr),
+    /// An IPv6 prefix length, 1..=128.
+    Inet6(u8),
+}
+
+impl Netmask {
+    /// The default for a family: 255.255.255.255 or /128 (a persistence per client address).
+    pub fn default_for(af: AddressFamily) -> Self {
+        match af {
+            AddressFamily::Inet => Netmask::Inet(Ipv4Addr::BROADCAST),
+            AddressFamily::Inet6 => Netmask::Inet6(128),
+        }
+    }
+}
+
+impl fmt::Display for Netmask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Netmask::Inet(m) => write!(f, "{m}"),
+            Netmask::Inet6(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+/// Traffic counters and rate estimates (`IPVS_STATS_ATTR_*`; read from the 64-bit
+/// `IPVS_SVC_ATTR_STATS64` / `IPVS_DEST_ATTR_STATS64` when present).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub struct Stats {
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Incoming packets.
+    pub inpkts: u64,
+    /// Outgoing packets.
+    pub outpkts: u64,
+    /// Incoming bytes.
+    pub inbytes: u64,
+    /// Outgoing bytes.
+    pub outbytes: u64,
+    /// Current connection rate (per second).
+    pub cps: u64,
+    /// Current incoming packet rate.
+    pub inpps: u64,
+    /// Current outgoing packet rate.
+    pub outpps: u64,
+    /// Current incoming byte rate.
+    pub inbps: u64,
+    /// Current outgoing byte rate.
+    pub outbps: u64,
+}
+
+/// A virtual service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Service {
+    /// What identifies the service.
+    pub key: ServiceKey,
+    /// The scheduler.
+    pub scheduler: Scheduler,
+    /// Service flags.
+    pub flags: ServiceFlags,
+    /// Persistence timeout in seconds (`IPVS_SVC_ATTR_TIMEOUT`; meaningful with `persistent`).
+    pub timeout: u32,
+    /// Persistence netmask or IPv6 prefix length.
+    pub netmask: Netmask,
+    /// Persistence engine name (`IPVS_SVC_ATTR_PE_NAME`, e.g. `sip`).
+    pub pe_name: Option<String>,
+    /// Counters, present in replies only (ignored when sent).
+    pub stats: Option<Stats>,
+}
+
+impl Service {
+    /// A service with ipvsadm's defaults: no flags, timeout 0, the family's default netmask.
+    pub fn new(key: ServiceKey, scheduler: Scheduler) -> Self {
+        Service {
+            netmask: Netmask::default_for(key.af()),
+            key,
+            scheduler,
+            flags: ServiceFlags::default(),
+            timeout: 0,
+            pe_name: None,
+            stats: None,
+        }
+    }
+}
+
+/// How packets reach a real server (`IP_VS_CONN_F_FWD_MASK` bits of `IPVS_DEST_ATTR_FWD_METHOD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Forwarding {
+    /// Masquerading / NAT (`IP_VS_CONN_F_MASQ`, 0; ipvsadm `-m`).
+    Masq,
+    /// Local node (`IP_VS_CONN_F_LOCALNODE`, 1).
+    Local,
+    /// IP tunnelling (`IP_VS_CONN_F_TUNNEL`, 2; ipvsadm `-i`).
+    Tunnel,
+    /// Direct routing (`IP_VS_CONN_F_DROUTE`, 3; ipvsadm `-g`).
+    DirectRoute,
+    /// Cache bypass (`IP_VS_CONN_F_BYPASS`, 4).
+    Bypass,
+}
+
+impl Forwarding {
+    /// The kernel's number.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            Forwarding::Masq => 0,
+            Forwarding::Local => 1,
+            Forwarding::Tunnel => 2,
+            Forwarding::DirectRoute => 3,
+            Forwarding::Bypass => 4,
+        }
+    }
+
+    /// The method for the low three bits of a kernel value; `None` for 5..7.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        match raw & 0x7 {
+            0 => Some(Forwarding::Masq),
+            1 => Some(Forwarding::Local),
+            2 => Some(Forwarding::Tunnel),
+            3 => Some(Forwarding::DirectRoute),
+            4 => Some(Forwarding::Bypass),
+            _ => None,
+        }
+    }
+}
+
+/// The encapsulation of a tunnelled real server (`IPVS_DEST_ATTR_TUN_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+pub enum TunnelType {
+    /// IP-in-IP (`IP_VS_CONN_F_TUNNEL_TYPE_IPIP`, 0), the default.
+    #[default]
+    Ipip,
+    /// Generic UDP encapsulation (`IP_VS_CONN_F_TUNNEL_TYPE_GUE`, 1).
+    Gue,
+    /// GRE (`IP_VS_CONN_F_TUNNEL_TYPE_GRE`, 2).
+    Gre,
+    /// Any other number.
+    Other(u8),
+}
+
+impl TunnelType {
+    /// The kernel's number.
+    pub fn to_raw(self) -> u8 {
+        match self {
+            TunnelType::Ipip => 0,
+            TunnelType::Gue => 1,
+            TunnelType::Gre => 2,
+            TunnelType::Other(n) => n,
+        }
+    }
+
+    /// The type for a kernel number.
+    pub fn from_raw(raw: u8) -> Self {
+        match raw {
+            0 => TunnelType::Ipip,
+            1 => TunnelType::Gue,
+            2 => TunnelType::Gre,
+            n => TunnelType::Other(n),
+        }
+    }
+}
+
+/// Tunnel encapsulation flags (`IPVS_DEST_ATTR_TUN_FLAGS`, `IP_VS_TUNNEL_ENCAP_FLAG_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
+pub struct TunnelFlags {
+    /// Raw bits (0 = `IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM`).
+    pub bits: u16,
+}
+
+impl TunnelFlags {
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_CSUM`: outer UDP/GRE checksum.
+    pub const CSUM: u16 = 1 << 0;
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`: remote checksum offload.
+    pub const REMCSUM: u16 = 1 << 1;
+
+    /// True when the checksum flag is set.
+    pub fn csum(self) -> bool {
+        self.bits & Self::CSUM != 0
+    }
+
+    /// True when the remote-checksum flag is set.
+    pub fn remcsum(self) -> bool {
+        self.bits & Self::REMCSUM != 0
+    }
+}
+
+/// Tunnel settings of a real server (used with `Forwarding::Tunnel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
+pub struct Tunnel {
+    /// Encapsulation type.
+    pub kind: TunnelType,
+    /// Destination UDP port for GUE (`IPVS_DEST_ATTR_TUN_PORT`, big-endian on the wire).
+    pub port: u16,
+    /// Checksum flags.
+    pub flags: TunnelFlags,
+}
+
+/// What identifies a real server within its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct DestKey {
+    /// Real server address (its family may differ from the service's for tunnels).
+    pub addr: IpAddr,
+    /// Real server port.
+    pub port: u16,
+}
+
+impl fmt::Display for DestKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_addr_port(f, &self.addr, self.port)
+    }
+}
+
+/// A real server (destination) of a service.
+///
+/// Its family is its address's family (`IPVS_DEST_ATTR_ADDR_FAMILY`); `ip_vs_ctl.c` allows a
+/// family different from the service's only with tunnel forwarding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Destination {
+    /// Address.
+    pub addr: IpAddr,
+    /// Port.
+    pub port: u16,
+    /// Forwarding method.
+    pub forwarding: Forwarding,
+    /// Weight (the kernel rejects negative weights with EINVAL).
+    pub weight: i32,
+    /// Upper connection threshold, 0 = none.
+    pub upper_threshold: u32,
+    /// Lower connection threshold, 0 = none.
+    pub lower_threshold: u32,
+    /// Tunnel settings (sent only with `Forwarding::Tunnel`; reported by the kernel always).
+    pub tunnel: Tunnel,
+    /// Active connections (replies only).
+    pub active_conns: u32,
+    /// Inactive connections (replies only).
+    pub inactive_conns: u32,
+    /// Persistent connections (replies only).
+    pub persist_conns: u32,
+    /// Counters (replies only).
+    pub stats: Option<Stats>,
+}
+
+impl Destination {
+    /// A destination with ipvsadm's defaults: weight 1, no thresholds, default tunnel.
+    pub fn new(addr: IpAddr, port: u16, forwarding: Forwarding) -> Self {
+        Destination {
+            addr,
+            port,
+            forwarding,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            tunnel: Tunnel::default(),
+            active_conns: 0,
+            inactive_conns: 0,
+            persist_conns: 0,
+            stats: None,
+        }
+    }
+
+    /// The destination's own address family.
+    pub fn af(&self) -> AddressFamily {
+        AddressFamily::of(&self.addr)
+    }
+
+    /// Its key within the service.
+    pub fn key(&self) -> DestKey {
+        DestKey {
+            addr: self.addr,
+            port: self.port,
+        }
+    }
+}
+
+/// General IPVS information (`IPVS_CMD_GET_INFO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Info {
+    /// `IPVS_INFO_ATTR_VERSION`: `major << 16 | minor << 8 | patch`.
+    pub version: u32,
+    /// `IPVS_INFO_ATTR_CONN_TAB_SIZE`: connection hash table size.
+    pub conn_tab_size: u32,
+}
+
+impl Info {
+    /// The version as `major.minor.patch` (e.g. `1.2.1`).
+    pub fn version_string(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            (self.version >> 16) & 0xff,
+            (self.version >> 8) & 0xff,
+            self.version & 0xff
+        )
+    }
+}
+
+/// Connection timeouts in seconds (`IPVS_CMD_ATTR_TIMEOUT_*`); 0 in a set request leaves a value
+/// unchanged (`ip_vs_set_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Timeouts {
+    /// Established TCP.
+    pub tcp: u32,
+    /// TCP after FIN.
+    pub tcp_fin: u32,
+    /// UDP.
+    pub udp: u32,
+}
+
+/// The role of a connection-synchronisation daemon (`IPVS_DAEMON_ATTR_STATE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum DaemonState {
+    /// `IP_VS_STATE_MASTER` (1): sends sync messages.
+    Master,
+    /// `IP_VS_STATE_BACKUP` (2): receives them.
+    Backup,
+}
+
+impl DaemonState {
+    /// The kernel's number.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            DaemonState::Master => 1,
+            DaemonState::Backup => 2,
+        }
+    }
+
+    /// The state for a kernel number.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            1 => Some(DaemonState::Master),
+            2 => Some(DaemonState::Backup),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DaemonState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DaemonState::Master => "master",
+            DaemonState::Backup => "backup",
+        })
+    }
+}
+
+/// A connection-synchronisation daemon (`IPVS_CMD_ATTR_DAEMON`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncDaemon {
+    /// Master or backup.
+    pub state: DaemonState,
+    /// Multicast interface name.
+    pub mcast_ifn: String,
+    /// Sync id (0..255).
+    pub syncid: u32,
+    /// Maximum UDP payload size (`IPVS_DAEMON_ATTR_SYNC_MAXLEN`), kernel default when `None`.
+    pub sync_maxlen: Option<u16>,
+    /// Multicast group (`IPVS_DAEMON_ATTR_MCAST_GROUP` or `_GROUP6`).
+    pub mcast_group: Option<IpAddr>,
+    /// Multicast base port (host byte order on the wire).
+    pub mcast_port: Option<u16>,
+    /// Multicast TTL.
+    pub mcast_ttl: Option<u8>,
+}
+
+impl SyncDaemon {
+    /// A daemon with the kernel's defaults for everything but state, interface and sync id.
+    pub fn new(state: DaemonState, mcast_ifn: &str, syncid: u32) -> Self {
+        SyncDaemon {
+            state,
+            mcast_ifn: mcast_ifn.to_string(),
+            syncid,
+            sync_maxlen: None,
+            mcast_group: None,
+            mcast_port: None,
+            mcast_ttl: None,
+        }
+    }
+}
+
+/// One service with its real servers, as the kernel lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceEntry {
+    /// The service.
+    pub service: Service,
+    /// Its real servers.
+    pub destinations: Vec<Destination>,
+}
+
+/// The whole IPVS table of a network namespace, in the kernel's order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Table {
+    /// Every service with its real servers.
+    pub services: Vec<ServiceEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_and_protocols_round_trip_their_numbers() {
+        for af in [AddressFamily::Inet, AddressFamily::Inet6] {
+            assert_eq!(AddressFamily::from_raw(af.to_raw()), Some(af));
+        }
+        assert_eq!(AddressFamily::from_raw(7), None);
+        for n in [6u16, 17, 132, 1, 0, 65535] {
+            assert_eq!(Protocol::from_raw(n).to_raw(), n);
+        }
+    }
+
+    #[test]
+    fn schedulers_round_trip_their_names() {
+        for s in Scheduler::KNOWN {
+            assert_eq!(Scheduler::from_name(s.as_str()), s);
+        }
+        assert_eq!(
+            Scheduler::from_name("xyz"),
+            Scheduler::Other("xyz".to_string())
+        );
+    }
+
+    #[test]
+    fn scheduler_flags_are_named_per_scheduler() {
+        let f = ServiceFlags::from_bits(ServiceFlags::SCHED1 | ServiceFlags::SCHED2);
+        assert_eq!(
+            f.sched_flag_names(&Scheduler::Sh),
+            ["sh-fallback", "sh-port"]
+        );
+        assert_eq!(
+            f.sched_flag_names(&Scheduler::Mh),
+            ["mh-fallback", "mh-port"]
+        );
+        assert_eq!(
+            ServiceFlags::sched_flag_from_name("sh-port"),
+            Some(ServiceFlags::SCHED2)
+        );
+        assert!(!f.persistent());
+        assert!(f.with(ServiceFlags::PERSISTENT, true).persistent());
+    }
+
+    #[test]
+    fn forwarding_numbers() {
+        for n in 0..5 {
+            assert_eq!(Forwarding::from_raw(n).map(Forwarding::to_raw), Some(n));
+        }
+        assert_eq!(Forwarding::from_raw(5), None);
+    }
+
+    #[test]
+    fn keys_display_like_ipvsadm_names_them() {
+        let k = ServiceKey::Inet {
+            protocol: Protocol::Tcp,
+            addr: "2001:db8::1".parse().unwrap(),
+            port: 80,
+        };
+        assert_eq!(k.to_string(), "TCP [2001:db8::1]:80");
+        assert_eq!(k.af(), AddressFamily::Inet6);
+        let f = ServiceKey::Fwmark {
+            af: AddressFamily::Inet,
+            mark: 5,
+        };
+        assert_eq!(f.to_string(), "FWM 5 (IPv4)");
+    }
+
+    #[test]
+    fn info_version_string() {
+        let i = Info {
+            version: 0x010201,
+            conn_tab_size: 4096,
+        };
+        assert_eq!(i.version_string(), "1.2.1");
+    }
+}
