@@ -1,12 +1,27 @@
 //! Subcommands of the `director` binary and their dispatch.
+//!
+//! Exit codes: 0 success; 64 (`EX_USAGE`) an invalid configuration file; 69 (`EX_UNAVAILABLE`)
+//! the daemon's status socket cannot be reached; 1 any other failure (start-up failed).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::config;
+
+/// Exit code for an invalid configuration (sysexits.h `EX_USAGE`).
+pub const EXIT_CONFIG: u8 = 64;
+/// Exit code when the daemon cannot be reached (sysexits.h `EX_UNAVAILABLE`).
+pub const EXIT_UNAVAILABLE: u8 = 69;
+
 /// Command line of the `director` binary.
 #[derive(Debug, Parser)]
-#[command(name = "director", version, about = "LVS director manager: VRRP failover and IPVS")]
+#[command(
+    name = "director",
+    version,
+    about = "LVS director manager: VRRP failover and IPVS"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -19,6 +34,46 @@ pub enum Command {
     /// Read the kernel's IPVS table, or program it, in ipvsadm's formats.
     #[command(subcommand)]
     Ipvs(crate::ipvs_cmd::IpvsCmd),
+    /// Validate a configuration file: every problem, each as FILE:LINE:COL; exit 0 only if valid.
+    Check {
+        /// The YAML configuration file.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+    },
+    /// Run the VRRP instances of a configuration file until SIGTERM or SIGINT.
+    Run {
+        /// The YAML configuration file.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// Status socket path (overrides `global.status_socket`).
+        #[arg(long)]
+        status_socket: Option<PathBuf>,
+    },
+    /// Show the running daemon's instances: state, VIPs, master, last transition.
+    Status {
+        /// Print the daemon's JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Status socket path.
+        #[arg(long, default_value = config::DEFAULT_STATUS_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Role-driven instances (`role: external`): take the VIP (runs the fence first).
+    Claim {
+        /// Instance name.
+        instance: String,
+        /// Status socket path.
+        #[arg(long, default_value = config::DEFAULT_STATUS_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Role-driven instances (`role: external`): give the VIP up.
+    Release {
+        /// Instance name.
+        instance: String,
+        /// Status socket path.
+        #[arg(long, default_value = config::DEFAULT_STATUS_SOCKET)]
+        socket: PathBuf,
+    },
 }
 
 /// Parses the command line and runs the subcommand; returns the process exit code.
@@ -26,5 +81,42 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Ipvs(cmd) => crate::ipvs_cmd::run(cmd),
+        Command::Check { config } => check(&config),
+        Command::Run {
+            config,
+            status_socket,
+        } => crate::daemon::main(&config, status_socket),
+        Command::Status { json, socket } => crate::status::client_status(&socket, json),
+        Command::Claim { instance, socket } => {
+            crate::status::client_request(&socket, &format!("claim {instance}"))
+        }
+        Command::Release { instance, socket } => {
+            crate::status::client_request(&socket, &format!("release {instance}"))
+        }
+    }
+}
+
+/// `director check -c FILE`.
+fn check(path: &std::path::Path) -> ExitCode {
+    match config::load(path) {
+        Ok(cfg) => {
+            println!(
+                "{}: OK ({} instance{})",
+                path.display(),
+                cfg.instances.len(),
+                if cfg.instances.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            let n = e.diagnostics.len();
+            eprintln!(
+                "{}: {n} error{}, configuration not valid",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            ExitCode::from(EXIT_CONFIG)
+        }
     }
 }
