@@ -7,6 +7,7 @@
 //! - [`ops`]: the operations a batch carries.
 #![forbid(unsafe_code)]
 
+pub mod ipvsadm;
 pub mod model;
 pub mod ops;
 

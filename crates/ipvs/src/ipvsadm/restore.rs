@@ -1,0 +1,765 @@
+//! The `ipvsadm -R` input format -> operations, with every bad line reported.
+//!
+//! Accepted: every line `ipvsadm -Sn` prints, and the options of `-A`, `-E`, `-D`, `-C`, `-a`,
+//! `-e`, `-d`, `-Z` and `--set` as ipvsadm 1.31 (`ipvsadm.c`: `parse_options`,
+//! `process_options`, `generic_opt_check`, `tunnel_opt_check`) accepts them, with the same
+//! defaults: scheduler `wlc`, persistence timeout 360 s, weight 1, direct routing, a real server's
+//! port copied from the service (and forced to it for direct routing and tunnels).
+//!
+//! Differences from ipvsadm, all on the safe side: the whole text is parsed before anything is
+//! applied and every bad line is reported (ipvsadm applies lines until the first it cannot parse,
+//! then exits); blank lines and lines starting with `#` are skipped; a leading `ipvsadm` word is
+//! skipped; host and service names are not resolved (numbers only, as `-Sn` writes them);
+//! options may come in any order (`-M` before `-6` is fine).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::args::{parse_words, Item, Opt};
+use crate::model::{
+    AddressFamily, DestKey, Destination, Forwarding, Netmask, Protocol, Scheduler, Service,
+    ServiceFlags, ServiceKey, Timeouts, Tunnel, TunnelFlags, TunnelType,
+};
+use crate::ops::Op;
+
+/// ipvsadm's `MAX_TIMEOUT`: 31 days.
+const MAX_TIMEOUT: u32 = 86_400 * 31;
+/// libipvs' `IPVS_SVC_PERSISTENT_TIMEOUT`: the timeout of `-p` without a value.
+const DEFAULT_PERSISTENT_TIMEOUT: u32 = 360;
+
+/// One line that could not be turned into an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong, naming the option or value.
+    pub message: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Every bad line of a restore text (never empty); nothing of such a text may be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct RestoreError {
+    /// The bad lines, in order.
+    pub errors: Vec<LineError>,
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An operation with the line it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineOp {
+    /// 1-based line number.
+    pub line: usize,
+    /// The operation.
+    pub op: Op,
+}
+
+/// Parses a whole restore text: the operations in order, or every bad line.
+pub fn parse(text: &str) -> Result<Vec<LineOp>, RestoreError> {
+    let mut ops = Vec::with_capacity(text.len() / 40);
+    let mut errors = Vec::new();
+    for (idx, raw) in text.lines().enumerate() {
+        let line = idx + 1;
+        match parse_line(raw) {
+            Ok(Some(op)) => ops.push(LineOp { line, op }),
+            Ok(None) => {}
+            Err(message) => errors.push(LineError { line, message }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(ops)
+    } else {
+        Err(RestoreError { errors })
+    }
+}
+
+/// Parses one line: `Ok(None)` for a blank or comment line.
+pub fn parse_line(raw: &str) -> Result<Option<Op>, String> {
+    let mut words: Vec<&str> = Vec::with_capacity(12);
+    for w in raw.split([' ', '\t', '\r']).filter(|w| !w.is_empty()) {
+        if w.starts_with('#') {
+            break;
+        }
+        words.push(w);
+    }
+    if words.first() == Some(&"ipvsadm") {
+        words.remove(0);
+    }
+    if words.is_empty() {
+        return Ok(None);
+    }
+    let parsed = parse_words(&words)?;
+    let mut l = Line::default();
+    for item in &parsed.items {
+        l.take(item)?;
+    }
+    let cmd = l
+        .cmd
+        .ok_or("no command (-A, -E, -D, -C, -a, -e, -d, -Z or --set)")?;
+    if cmd != Opt::Set {
+        if let Some(w) = parsed.bare.first() {
+            return Err(format!("unexpected argument `{w}`"));
+        }
+    }
+    l.build(cmd, &parsed.bare).map(Some)
+}
+
+/// The options of one line, each at most once.
+#[derive(Debug, Default)]
+struct Line<'a> {
+    cmd: Option<Opt>,
+    cmd_spelled: String,
+    seen: Vec<Opt>,
+    service: Option<(Opt, &'a str)>,
+    ipv6: bool,
+    scheduler: Option<&'a str>,
+    persistent: Option<Option<&'a str>>,
+    netmask: Option<&'a str>,
+    pe: Option<&'a str>,
+    ops: bool,
+    sched_flags: Option<&'a str>,
+    real: Option<&'a str>,
+    fwd: Option<Forwarding>,
+    weight: Option<&'a str>,
+    u_threshold: Option<&'a str>,
+    l_threshold: Option<&'a str>,
+    tun_type: Option<&'a str>,
+    tun_port: Option<&'a str>,
+    tun_flag: Option<(Opt, u16)>,
+}
+
+impl<'a> Line<'a> {
+    fn take(&mut self, item: &Item<'a>) -> Result<(), String> {
+        let v = item.value;
+        let once = |seen: &mut Vec<Opt>, opt: Opt| {
+            if seen.contains(&opt) {
+                Err(format!("option `{}` given twice", item.spelled))
+            } else {
+                seen.push(opt);
+                Ok(())
+            }
+        };
+        match item.opt {
+            Opt::NotHere(name) => {
+                return Err(format!(
+                    "`{name}` cannot be used in a restore file (only -A, -E, -D, -C, -a, -e, -d, -Z and --set)"
+                ))
+            }
+            c @ (Opt::AddService
+            | Opt::EditService
+            | Opt::DelService
+            | Opt::Clear
+            | Opt::AddServer
+            | Opt::EditServer
+            | Opt::DelServer
+            | Opt::Zero
+            | Opt::Set) => {
+                if self.cmd.is_some() {
+                    return Err(format!(
+                        "more than one command (`{}` and `{}`)",
+                        self.cmd_spelled, item.spelled
+                    ));
+                }
+                self.cmd = Some(c);
+                self.cmd_spelled.clone_from(&item.spelled);
+            }
+            o @ (Opt::Tcp | Opt::Udp | Opt::Sctp | Opt::Fwmark) => {
+                if self.service.is_some() {
+                    return Err("more than one service (-t, -u, --sctp-service, -f)".into());
+                }
+                self.service = Some((o, v.unwrap_or("")));
+            }
+            Opt::Ipv6 => {
+                once(&mut self.seen, Opt::Ipv6)?;
+                self.ipv6 = true;
+            }
+            o @ (Opt::Gatewaying | Opt::Ipip | Opt::Masquerading) => {
+                if self.fwd.is_some() {
+                    return Err("more than one forwarding method (-g, -i, -m)".into());
+                }
+                self.fwd = Some(match o {
+                    Opt::Ipip => Forwarding::Tunnel,
+                    Opt::Masquerading => Forwarding::Masq,
+                    _ => Forwarding::DirectRoute,
+                });
+            }
+            o @ (Opt::TunNocsum | Opt::TunCsum | Opt::TunRemcsum) => {
+                if let Some((prev, _)) = self.tun_flag {
+                    if prev != o {
+                        return Err(
+                            "only one of --tun-nocsum, --tun-csum, --tun-remcsum may be given"
+                                .into(),
+                        );
+                    }
+                }
+                once(&mut self.seen, o)?;
+                let bits = match o {
+                    Opt::TunCsum => TunnelFlags::CSUM,
+                    Opt::TunRemcsum => TunnelFlags::REMCSUM,
+                    _ => 0,
+                };
+                self.tun_flag = Some((o, bits));
+            }
+            o => {
+                once(&mut self.seen, o)?;
+                let slot = match o {
+                    Opt::Scheduler => &mut self.scheduler,
+                    Opt::Netmask => &mut self.netmask,
+                    Opt::Pe => &mut self.pe,
+                    Opt::SchedFlags => {
+                        self.sched_flags = Some(v.unwrap_or(""));
+                        return Ok(());
+                    }
+                    Opt::RealServer => &mut self.real,
+                    Opt::Weight => &mut self.weight,
+                    Opt::UThreshold => &mut self.u_threshold,
+                    Opt::LThreshold => &mut self.l_threshold,
+                    Opt::TunType => &mut self.tun_type,
+                    Opt::TunPort => &mut self.tun_port,
+                    Opt::Persistent => {
+                        self.persistent = Some(v);
+                        return Ok(());
+                    }
+                    Opt::Ops => {
+                        self.ops = true;
+                        return Ok(());
+                    }
+                    _ => return Err(format!("option `{}` is not supported here", item.spelled)),
+                };
+                *slot = v;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rejects options that make no sense with the command (ipvsadm's `commands_v_options`).
+    /// A service is allowed when `Opt::Tcp` is, any forwarding method when `Opt::Gatewaying` is,
+    /// any tunnel checksum option when `Opt::TunNocsum` is.
+    fn check_allowed(&self, allowed: &[Opt]) -> Result<(), String> {
+        let present: [(bool, Opt, &str); 16] = [
+            (
+                self.service.is_some(),
+                Opt::Tcp,
+                "a service (-t/-u/--sctp-service/-f)",
+            ),
+            (self.ipv6, Opt::Tcp, "-6"),
+            (self.scheduler.is_some(), Opt::Scheduler, "-s"),
+            (self.persistent.is_some(), Opt::Persistent, "-p"),
+            (self.netmask.is_some(), Opt::Netmask, "-M"),
+            (self.pe.is_some(), Opt::Pe, "--pe"),
+            (self.ops, Opt::Ops, "-o"),
+            (self.sched_flags.is_some(), Opt::SchedFlags, "-b"),
+            (self.real.is_some(), Opt::RealServer, "-r"),
+            (self.fwd.is_some(), Opt::Gatewaying, "-g/-i/-m"),
+            (self.weight.is_some(), Opt::Weight, "-w"),
+            (self.u_threshold.is_some(), Opt::UThreshold, "-x"),
+            (self.l_threshold.is_some(), Opt::LThreshold, "-y"),
+            (self.tun_type.is_some(), Opt::TunType, "--tun-type"),
+            (self.tun_port.is_some(), Opt::TunPort, "--tun-port"),
+            (
+                self.tun_flag.is_some(),
+                Opt::TunNocsum,
+                "--tun-nocsum/--tun-csum/--tun-remcsum",
+            ),
+        ];
+        for (_, opt, name) in present.iter().filter(|p| p.0) {
+            if !allowed.contains(opt) {
+                return Err(format!(
+                    "option {name} cannot be used with `{}`",
+                    self.cmd_spelled
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn key(&self) -> Result<ServiceKey, String> {
+        let Some((kind, text)) = self.service else {
+            return Err(format!(
+                "`{}` needs a service: -t, -u, --sctp-service or -f",
+                self.cmd_spelled
+            ));
+        };
+        let protocol = match kind {
+            Opt::Fwmark => {
+                let mark = parse_fwmark(text)?;
+                let af = if self.ipv6 {
+                    AddressFamily::Inet6
+                } else {
+                    AddressFamily::Inet
+                };
+                return Ok(ServiceKey::Fwmark { af, mark });
+            }
+            Opt::Udp => Protocol::Udp,
+            Opt::Sctp => Protocol::Sctp,
+            _ => Protocol::Tcp,
+        };
+        if self.ipv6 {
+            return Err("-6 is only for a firewall-mark service (-f MARK -6)".into());
+        }
+        let (addr, port) =
+            parse_addr_port(text).map_err(|e| format!("virtual service `{text}`: {e}"))?;
+        Ok(ServiceKey::Inet {
+            protocol,
+            addr,
+            port: port.unwrap_or(0),
+        })
+    }
+
+    fn build(&self, cmd: Opt, bare: &[&str]) -> Result<Op, String> {
+        use Opt as O;
+        const SVC: &[Opt] = &[
+            O::Tcp,
+            O::Scheduler,
+            O::Persistent,
+            O::Netmask,
+            O::Pe,
+            O::Ops,
+            O::SchedFlags,
+        ];
+        const DEST: &[Opt] = &[
+            O::Tcp,
+            O::RealServer,
+            O::Gatewaying,
+            O::Weight,
+            O::UThreshold,
+            O::LThreshold,
+            O::TunType,
+            O::TunPort,
+            O::TunNocsum,
+        ];
+        match cmd {
+            O::Clear => {
+                self.check_allowed(&[])?;
+                Ok(Op::Flush)
+            }
+            O::Set => {
+                self.check_allowed(&[])?;
+                let [tcp, fin, udp] = bare else {
+                    return Err("--set needs three timeouts: TCP TCPFIN UDP".into());
+                };
+                let t = |s: &str, what: &str| {
+                    parse_u32_in(s, 0, MAX_TIMEOUT)
+                        .ok_or_else(|| format!("invalid {what} timeout `{s}` (0..{MAX_TIMEOUT})"))
+                };
+                Ok(Op::SetTimeouts(Timeouts {
+                    tcp: t(tcp, "tcp")?,
+                    tcp_fin: t(fin, "tcpfin")?,
+                    udp: t(udp, "udp")?,
+                }))
+            }
+            O::Zero => {
+                self.check_allowed(&[O::Tcp])?;
+                match self.service {
+                    Some(_) => Ok(Op::Zero(Some(self.key()?))),
+                    None => Ok(Op::Zero(None)),
+                }
+            }
+            O::DelService => {
+                self.check_allowed(&[O::Tcp])?;
+                Ok(Op::DelService(self.key()?))
+            }
+            O::AddService | O::EditService => {
+                self.check_allowed(SVC)?;
+                let svc = self.service_def()?;
+                Ok(if cmd == O::AddService {
+                    Op::AddService(svc)
+                } else {
+                    Op::EditService(svc)
+                })
+            }
+            O::DelServer => {
+                self.check_allowed(&[O::Tcp, O::RealServer])?;
+                let key = self.key()?;
+                let (addr, port) = self.real_server(&key)?;
+                Ok(Op::DelDest(key, DestKey { addr, port }))
+            }
+            _ => {
+                self.check_allowed(DEST)?;
+                let key = self.key()?;
+                let d = self.dest_def(&key)?;
+                Ok(if cmd == O::AddServer {
+                    Op::AddDest(key, d)
+                } else {
+                    Op::EditDest(key, d)
+                })
+            }
+        }
+    }
+
+    fn service_def(&self) -> Result<Service, String> {
+        let key = self.key()?;
+        let sched_name = self.scheduler.unwrap_or("wlc");
+        if sched_name.is_empty() {
+            return Err("empty scheduler name (-s)".into());
+        }
+        let mut svc = Service::new(key, Scheduler::from_name(sched_name));
+        let (is_fwmark, port, protocol) = match key {
+            ServiceKey::Fwmark { .. } => (true, 0, None),
+            ServiceKey::Inet { port, protocol, .. } => (false, port, Some(protocol)),
+        };
+        if let Some(t) = self.persistent {
+            svc.flags = svc.flags.with(ServiceFlags::PERSISTENT, true);
+            svc.timeout = match t {
+                None => DEFAULT_PERSISTENT_TIMEOUT,
+                Some(s) => parse_u32_in(s, 1, MAX_TIMEOUT).ok_or_else(|| {
+                    format!("invalid persistence timeout `{s}` (1..{MAX_TIMEOUT} seconds)")
+                })?,
+            };
+        }
+        if let Some(m) = self.netmask {
+            svc.netmask = match key.af() {
+                AddressFamily::Inet => Netmask::Inet(m.parse::<Ipv4Addr>().map_err(|_| {
+                    format!("invalid persistence netmask `{m}` (an IPv4 mask like 255.255.255.0)")
+                })?),
+                AddressFamily::Inet6 => Netmask::Inet6(
+                    parse_u32_in(m, 1, 128)
+                        .and_then(|p| u8::try_from(p).ok())
+                        .ok_or_else(|| format!("invalid IPv6 prefix length `{m}` (1..128)"))?,
+                ),
+            };
+        }
+        if let Some(pe) = self.pe {
+            svc.pe_name = Some(pe.to_string());
+        }
+        if self.ops {
+            if !is_fwmark && protocol != Some(Protocol::Udp) {
+                return Err("one-packet scheduling (-o) is only for UDP services".into());
+            }
+            svc.flags = svc.flags.with(ServiceFlags::ONEPACKET, true);
+        }
+        if let Some(list) = self.sched_flags {
+            if list.is_empty() {
+                // `ipvsadm -Sn` prints an empty `-b ` for the one flag sh and mh leave unnamed.
+                if sched_name != "sh" && sched_name != "mh" {
+                    return Err("-b needs scheduler flags (e.g. sh-fallback,sh-port)".into());
+                }
+                svc.flags = svc.flags.with(ServiceFlags::SCHED3, true);
+            }
+            for name in list.split(',').filter(|_| !list.is_empty()) {
+                let bit = ServiceFlags::sched_flag_from_name(name)
+                    .ok_or_else(|| format!("invalid scheduler flag `{name}`"))?;
+                let fits = match name.split_once('-').map(|(p, _)| p) {
+                    Some("sh") => sched_name == "sh",
+                    Some("mh") => sched_name == "mh",
+                    _ => true,
+                };
+                if !fits {
+                    return Err(format!(
+                        "scheduler flag `{name}` does not fit scheduler `{sched_name}`"
+                    ));
+                }
+                svc.flags = svc.flags.with(bit, true);
+            }
+        }
+        if !is_fwmark && port == 0 && !svc.flags.persistent() {
+            return Err("port 0 is only allowed for a persistent service (-p)".into());
+        }
+        Ok(svc)
+    }
+
+    fn real_server(&self, key: &ServiceKey) -> Result<(IpAddr, u16), String> {
+        let text = self
+            .real
+            .ok_or_else(|| format!("`{}` needs a real server (-r)", self.cmd_spelled))?;
+        let (addr, port) =
+            parse_addr_port(text).map_err(|e| format!("real server `{text}`: {e}"))?;
+        let svc_port = match key {
+            ServiceKey::Inet { port, .. } => *port,
+            ServiceKey::Fwmark { .. } => 0,
+        };
+        Ok((addr, port.unwrap_or(svc_port)))
+    }
+
+    fn dest_def(&self, key: &ServiceKey) -> Result<Destination, String> {
+        let (addr, mut port) = self.real_server(key)?;
+        let fwd = self.fwd.unwrap_or(Forwarding::DirectRoute);
+        // ipvsadm: "The destination port must be equal to the service port if the
+        // IP_VS_CONN_F_TUNNEL or IP_VS_CONN_F_DROUTE is set" (not for fwmark services).
+        if let ServiceKey::Inet { port: p, .. } = key {
+            if matches!(fwd, Forwarding::Tunnel | Forwarding::DirectRoute) {
+                port = *p;
+            }
+        }
+        if AddressFamily::of(&addr) != key.af() && fwd != Forwarding::Tunnel {
+            return Err(format!(
+                "real server `{addr}` is {} but the service is {}: mixed families need tunnelling (-i)",
+                AddressFamily::of(&addr),
+                key.af()
+            ));
+        }
+        let mut d = Destination::new(addr, port, fwd);
+        if let Some(w) = self.weight {
+            d.weight = parse_u32_in(w, 0, 65_535)
+                .and_then(|w| i32::try_from(w).ok())
+                .ok_or_else(|| format!("invalid weight `{w}` (0..65535)"))?;
+        }
+        let thr = |s: &str, what: &str| {
+            parse_u32_in(s, 0, i32::MAX as u32)
+                .ok_or_else(|| format!("invalid {what} threshold `{s}` (0..{})", i32::MAX))
+        };
+        if let Some(x) = self.u_threshold {
+            d.upper_threshold = thr(x, "upper")?;
+        }
+        if let Some(y) = self.l_threshold {
+            d.lower_threshold = thr(y, "lower")?;
+        }
+        let tun_opts =
+            self.tun_type.is_some() || self.tun_port.is_some() || self.tun_flag.is_some();
+        if tun_opts && fwd != Forwarding::Tunnel {
+            return Err("tunnel options (--tun-*) need tunnelling (-i)".into());
+        }
+        if fwd == Forwarding::Tunnel {
+            d.tunnel = self.tunnel()?;
+        }
+        Ok(d)
+    }
+
+    /// ipvsadm's `tunnel_types_v_options`: ipip takes no option; gue needs --tun-port and takes
+    /// one checksum option; gre takes --tun-nocsum or --tun-csum.
+    fn tunnel(&self) -> Result<Tunnel, String> {
+        let kind = match self.tun_type.unwrap_or("ipip") {
+            "ipip" => TunnelType::Ipip,
+            "gue" => TunnelType::Gue,
+            "gre" => TunnelType::Gre,
+            other => return Err(format!("invalid tunnel type `{other}` (ipip, gue or gre)")),
+        };
+        let mut t = Tunnel {
+            kind,
+            ..Tunnel::default()
+        };
+        match kind {
+            TunnelType::Ipip => {
+                if self.tun_port.is_some() || self.tun_flag.is_some() {
+                    return Err("tunnel type ipip takes no --tun-port or checksum option".into());
+                }
+            }
+            TunnelType::Gue => {
+                let p = self.tun_port.ok_or("tunnel type gue needs --tun-port")?;
+                t.port = parse_u32_in(p, 1, 65_535)
+                    .and_then(|p| u16::try_from(p).ok())
+                    .ok_or_else(|| format!("invalid tunnel port `{p}` (1..65535)"))?;
+            }
+            _ => {
+                if self.tun_port.is_some() {
+                    return Err("tunnel type gre takes no --tun-port".into());
+                }
+                if matches!(self.tun_flag, Some((Opt::TunRemcsum, _))) {
+                    return Err("tunnel type gre takes no --tun-remcsum".into());
+                }
+            }
+        }
+        if let Some((_, bits)) = self.tun_flag {
+            t.flags = TunnelFlags { bits };
+        }
+        Ok(t)
+    }
+}
+
+/// A decimal number within `min..=max` (ipvsadm's `string_to_number`).
+fn parse_u32_in(s: &str, min: u32, max: u32) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u32>().ok().filter(|n| (min..=max).contains(n))
+}
+
+/// A firewall mark, 1..2^32-1. `ipvsadm -Sn` prints marks above 2^31 with `%d`, as negative
+/// numbers (`-f -1` is mark 4294967295): those read back as the mark they stand for.
+fn parse_fwmark(s: &str) -> Result<u32, String> {
+    let mark = match s.strip_prefix('-') {
+        Some(n) => parse_u32_in(n, 1, 1 << 31).map(|n| n.wrapping_neg()),
+        None => parse_u32_in(s, 1, u32::MAX),
+    };
+    mark.ok_or_else(|| format!("invalid firewall mark `{s}` (1..{})", u32::MAX))
+}
+
+/// `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:80`
+/// (ipvsadm's `parse_service`, without name lookups).
+fn parse_addr_port(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+    let port = |p: &str| {
+        parse_u32_in(p, 0, 65_535)
+            .and_then(|n| u16::try_from(n).ok())
+            .ok_or_else(|| format!("invalid port `{p}` (0..65535; service names are not resolved)"))
+    };
+    if let Some(rest) = s.strip_prefix('[') {
+        let (a, tail) = rest.split_once(']').ok_or("missing `]`")?;
+        let addr: Ipv6Addr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IPv6 address"))?;
+        return match tail {
+            "" => Ok((IpAddr::V6(addr), None)),
+            t => match t.strip_prefix(':') {
+                Some(p) => Ok((IpAddr::V6(addr), Some(port(p)?))),
+                None => Err(format!("unexpected `{t}` after `]`")),
+            },
+        };
+    }
+    if let Ok(a) = s.parse::<Ipv6Addr>() {
+        return Ok((IpAddr::V6(a), None));
+    }
+    let (a, p) = match s.rsplit_once(':') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: Ipv4Addr = a
+        .parse()
+        .map_err(|_| format!("`{a}` is not an IP address (host names are not resolved)"))?;
+    Ok((IpAddr::V4(addr), p.map(port).transpose()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(line: &str) -> Result<Op, String> {
+        parse_line(line).and_then(|o| o.ok_or_else(|| "no op".to_string()))
+    }
+
+    fn tcp(addr: &str, port: u16) -> ServiceKey {
+        ServiceKey::Inet {
+            protocol: Protocol::Tcp,
+            addr: addr.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            port,
+        }
+    }
+
+    #[test]
+    fn defaults_like_ipvsadm() {
+        let Ok(Op::AddService(s)) = one("-A -t 10.0.0.1:80") else {
+            panic!("not an add");
+        };
+        assert_eq!(s.scheduler, Scheduler::Wlc);
+        assert_eq!(s.netmask, Netmask::Inet(Ipv4Addr::BROADCAST));
+        let Ok(Op::EditService(s)) = one("-E -t 10.0.0.1:80 -p") else {
+            panic!("not an edit");
+        };
+        assert_eq!((s.timeout, s.flags.persistent()), (360, true));
+        // -r without a port takes the service's; direct routing forces it.
+        let Ok(Op::AddDest(_, d)) = one("-a -t 10.0.0.1:80 -r 10.0.0.2:90") else {
+            panic!("not a dest add");
+        };
+        assert_eq!(
+            (d.port, d.weight, d.forwarding),
+            (80, 1, Forwarding::DirectRoute)
+        );
+        let Ok(Op::AddDest(_, d)) = one("-a -t 10.0.0.1:80 -r 10.0.0.2:90 -m") else {
+            panic!("not a dest add");
+        };
+        assert_eq!(d.port, 90);
+        assert_eq!(
+            one("-d -t 10.0.0.1:80 -r 10.0.0.2"),
+            Ok(Op::DelDest(
+                tcp("10.0.0.1", 80),
+                DestKey {
+                    addr: "10.0.0.2"
+                        .parse()
+                        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                    port: 80
+                }
+            ))
+        );
+        assert_eq!(one("-C"), Ok(Op::Flush));
+        assert_eq!(
+            one("ipvsadm -D -t 10.0.0.1:80"),
+            Ok(Op::DelService(tcp("10.0.0.1", 80)))
+        );
+        assert_eq!(one("-Z"), Ok(Op::Zero(None)));
+        assert_eq!(
+            one("--set 900 120 300"),
+            Ok(Op::SetTimeouts(Timeouts {
+                tcp: 900,
+                tcp_fin: 120,
+                udp: 300
+            }))
+        );
+    }
+
+    #[test]
+    fn what_save_prints_reads_back() {
+        let Ok(Op::AddService(s)) = one("-A -f -1 -s rr") else {
+            panic!("not an add");
+        };
+        assert_eq!(
+            s.key,
+            ServiceKey::Fwmark {
+                af: AddressFamily::Inet,
+                mark: u32::MAX
+            }
+        );
+        let Ok(Op::AddService(s)) = one("-A -u 10.1.0.1:55 -s sh -b ") else {
+            panic!("not an add");
+        };
+        assert!(s.flags.contains(ServiceFlags::SCHED3));
+        let Ok(Op::AddService(s)) = one("-A -f 4661 -6 -s rr -p 20 -M 48") else {
+            panic!("not an add");
+        };
+        assert_eq!(s.netmask, Netmask::Inet6(48));
+    }
+
+    #[test]
+    fn every_bad_line_is_reported_with_its_number() {
+        let text = "-A -t 10.0.0.1:80\n\n# comment\n-A -t 10.0.0.1\n-a -t 10.0.0.1:80 -r 10.0.0.2 -w 70000\n-A -t 10.0.0.2:80 -s sh -b mh-port\n-L -n\n-a -t 10.0.0.1:80 -r [::1] -m\n-a -t 10.0.0.1:80 -r 10.0.0.3 -i --tun-type gue\n-A -t 10.0.0.3:80 -o\n-A -t 10.0.0.4:80 -s\n-X\n-A -t 10.0.0.5:80 -r 1.2.3.4\n";
+        let Err(e) = parse(text) else {
+            panic!("a bad text parsed");
+        };
+        let lines: Vec<usize> = e.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        let msg = e.to_string();
+        for want in [
+            "line 4: port 0 is only allowed for a persistent service (-p)",
+            "line 5: invalid weight `70000` (0..65535)",
+            "line 6: scheduler flag `mh-port` does not fit scheduler `sh`",
+            "line 7: `-L` cannot be used in a restore file",
+            "line 8: real server `::1` is IPv6 but the service is IPv4",
+            "line 9: tunnel type gue needs --tun-port",
+            "line 10: one-packet scheduling (-o) is only for UDP services",
+            "line 11: option `-s` needs a value",
+            "line 12: `--exact` cannot be used",
+            "line 13: option -r cannot be used with `-A`",
+        ] {
+            assert!(msg.contains(want), "missing {want:?} in:\n{msg}");
+        }
+    }
+
+    #[test]
+    fn addresses() {
+        let v6 = |s: &str| {
+            s.parse::<IpAddr>()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        };
+        assert_eq!(
+            parse_addr_port("[2001:db8::1]:80"),
+            Ok((v6("2001:db8::1"), Some(80)))
+        );
+        assert_eq!(
+            parse_addr_port("2001:db8::1"),
+            Ok((v6("2001:db8::1"), None))
+        );
+        assert_eq!(
+            parse_addr_port("[2001:db8::1]"),
+            Ok((v6("2001:db8::1"), None))
+        );
+        assert_eq!(parse_addr_port("10.0.0.1"), Ok((v6("10.0.0.1"), None)));
+        assert!(parse_addr_port("10.0.0.1:http").is_err());
+        assert!(parse_addr_port("host:80").is_err());
+        assert!(parse_addr_port("[::1]80").is_err());
+        assert!(parse_addr_port("10.0.0.1:65536").is_err());
+    }
+}
