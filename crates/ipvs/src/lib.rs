@@ -5,12 +5,17 @@
 //!
 //! - [`model`]: the table as plain data (services, destinations, stats, info, timeouts, daemons).
 //! - [`ops`]: the operations a batch carries.
+//! - [`codec`]: netlink bytes <-> model (pure).
+//! - [`error`]: typed errors.
 #![forbid(unsafe_code)]
 
+pub mod codec;
+pub mod error;
 pub mod ipvsadm;
 pub mod model;
 pub mod ops;
 
+pub use error::{DecodeError, Errno, Error, OpError, OpKind};
 pub use model::{
     AddressFamily, DaemonState, DestKey, Destination, Forwarding, Info, Netmask, Protocol,
     Scheduler, Service, ServiceEntry, ServiceFlags, ServiceKey, Stats, SyncDaemon, Table, Timeouts,
