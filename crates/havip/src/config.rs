@@ -1,0 +1,211 @@
+//! The configuration of one running instance, as the runner takes it: plain data, filled in by
+//! the director from its YAML file (or by a test). Defaults follow keepalived where it has one.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::packet::Version;
+use crate::time::Centisecs;
+pub use crate::track::ProbeSpec;
+
+/// One virtual address with its prefix length (`192.0.2.10/24`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Vip {
+    /// The address.
+    pub addr: IpAddr,
+    /// The prefix length added with it (32 or 128 for a host address).
+    pub prefix_len: u8,
+}
+
+impl fmt::Display for Vip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+/// Gratuitous ARP / unsolicited NA settings.
+///
+/// RFC 9568 - Section 6.4.2 (Backup, on becoming Active): "For each IPv4 address associated with
+/// the Virtual Router, broadcast a gratuitous ARP request".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GarpConfig {
+    /// How many announcements per address on takeover (and on each refresh); 0 turns GARP off.
+    pub repeat: u32,
+    /// Time between two announcements of one burst.
+    pub interval: Duration,
+    /// While Master, announce again this often; `None` for never.
+    pub refresh: Option<Duration>,
+}
+
+impl Default for GarpConfig {
+    /// 5 announcements 100 ms apart, no periodic refresh.
+    fn default() -> Self {
+        GarpConfig {
+            repeat: 5,
+            interval: Duration::from_millis(100),
+            refresh: None,
+        }
+    }
+}
+
+/// An interface whose link state is tracked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInterface {
+    /// The interface name.
+    pub name: String,
+    /// 0: FAULT while down; > 0: added while up; < 0: added while down.
+    pub weight: i32,
+}
+
+/// A tracked health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckConfig {
+    /// A name for logs and status.
+    pub name: String,
+    /// What to probe.
+    pub probe: ProbeSpec,
+    /// Time between probe runs.
+    pub interval: Duration,
+    /// Limit of one probe run.
+    pub timeout: Duration,
+    /// Consecutive successes to turn up.
+    pub rise: u32,
+    /// Consecutive failures to turn down.
+    pub fall: u32,
+    /// 0: FAULT while failing; > 0: added while up; < 0: added while down (see
+    /// [`crate::track::weight`]).
+    pub weight: i32,
+}
+
+/// Commands run on transitions, as keepalived's `notify_*` scripts: each gets
+/// `$1 = INSTANCE`, `$2 = name`, `$3 = STATE` (`MASTER`, `BACKUP`, `FAULT`, `STOP`), and the
+/// environment `HAVIP_INSTANCE`, `HAVIP_STATE`, `HAVIP_FROM`, `HAVIP_REASON`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// Run on entering Master.
+    pub master: Option<String>,
+    /// Run on entering Backup.
+    pub backup: Option<String>,
+    /// Run on entering FAULT.
+    pub fault: Option<String>,
+    /// Run when the instance stops.
+    pub stop: Option<String>,
+    /// Run on every transition (after the state's own command).
+    pub any: Option<String>,
+}
+
+/// Who decides ownership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RoleMode {
+    /// VRRP elects the master.
+    #[default]
+    Vrrp,
+    /// An external decision (`InstanceHandle::claim` / `release`) does; VRRP adverts still
+    /// go out while owning so peers and keepalived see who holds the VIP.
+    External {
+        /// A command that must exit 0 before the VIP is taken (fencing the old owner).
+        fence: Option<String>,
+    },
+}
+
+/// A secret that prints as `MASKED` in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Masked(pub String);
+
+impl fmt::Debug for Masked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MASKED")
+    }
+}
+
+/// One VRRP instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceConfig {
+    /// The instance name (logs, status, notify `$2`).
+    pub name: String,
+    /// The interface adverts go out of and the VIPs are added to.
+    pub interface: String,
+    /// The virtual router id, 1..=255.
+    pub vrid: u8,
+    /// The configured priority, 1..=255 (255 = address owner).
+    pub priority: u8,
+    /// VRRP version: 3 (default) or 2 (keepalived v2 pairs, IPv4 only).
+    pub version: Version,
+    /// The advertisement interval (v2: whole seconds).
+    pub advert_interval: Centisecs,
+    /// The virtual addresses: all of one family.
+    pub vips: Vec<Vip>,
+    /// The source address of unicast adverts (default: the interface's primary address).
+    pub unicast_src: Option<IpAddr>,
+    /// Unicast peers; empty means multicast.
+    pub unicast_peers: Vec<IpAddr>,
+    /// Preempt a lower-priority master (RFC default: true).
+    pub preempt: bool,
+    /// Wait this long after start before preempting.
+    pub preempt_delay: Duration,
+    /// Accept packets addressed to the VIP while Master (RFC 9568 Accept_Mode).
+    pub accept: bool,
+    /// GARP / NA settings.
+    pub garp: GarpConfig,
+    /// Tracked interfaces.
+    pub track_interfaces: Vec<TrackInterface>,
+    /// Tracked checks.
+    pub checks: Vec<CheckConfig>,
+    /// Notify commands.
+    pub notify: NotifyConfig,
+    /// VRRP-elected or externally driven.
+    pub role: RoleMode,
+    /// VRRPv2 simple password (keepalived `auth_type PASS`); printed as MASKED.
+    pub auth_pass: Option<Masked>,
+}
+
+impl InstanceConfig {
+    /// A config with the RFC/keepalived defaults for everything but the essentials: multicast,
+    /// v3, 1 s adverts, preempt on, default GARP, no tracking.
+    pub fn new(name: &str, interface: &str, vrid: u8, priority: u8, vips: Vec<Vip>) -> Self {
+        InstanceConfig {
+            name: name.to_string(),
+            interface: interface.to_string(),
+            vrid,
+            priority,
+            version: Version::V3,
+            advert_interval: Centisecs::ONE_SECOND,
+            vips,
+            unicast_src: None,
+            unicast_peers: Vec::new(),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            accept: false,
+            garp: GarpConfig::default(),
+            track_interfaces: Vec::new(),
+            checks: Vec::new(),
+            notify: NotifyConfig::default(),
+            role: RoleMode::Vrrp,
+            auth_pass: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_is_masked_in_debug() {
+        let mut c = InstanceConfig::new("vi", "eth0", 7, 100, vec![]);
+        c.auth_pass = Some(Masked("s3cret".into()));
+        let d = format!("{c:?}");
+        assert!(d.contains("MASKED"), "{d}");
+        assert!(!d.contains("s3cret"), "{d}");
+    }
+
+    #[test]
+    fn vip_displays_with_prefix() {
+        let v = Vip {
+            addr: "192.0.2.10".parse().unwrap(),
+            prefix_len: 24,
+        };
+        assert_eq!(v.to_string(), "192.0.2.10/24");
+    }
+}

@@ -1,0 +1,201 @@
+//! VIP add/remove and link-state events over rtnetlink (the `rtnetlink` crate, pinned exactly in
+//! `Cargo.toml` and used nowhere else).
+//!
+//! Both requests carry the same IFA_LOCAL and IFA_ADDRESS (and, for IPv4 below /31, the same
+//! IFA_BROADCAST) that `ip addr add` sets, so the delete always matches what the add created.
+//! Both are idempotent: EEXIST on add and EADDRNOTAVAIL on delete mean the kernel is already in
+//! the wanted state. IPv6 VIPs are added with IFA_F_NODAD: a VIP that moves between directors
+//! must not sit "tentative" for a second of duplicate address detection (keepalived does the same).
+
+use std::net::IpAddr;
+
+use futures_util::StreamExt;
+use rtnetlink::packet_core::NetlinkPayload;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::{Handle, MulticastGroup};
+
+use super::NetError;
+use crate::config::Vip;
+
+/// What an idempotent request found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The kernel changed: the address was added or removed.
+    Changed,
+    /// The kernel was already in the wanted state (EEXIST on add, EADDRNOTAVAIL on delete).
+    AlreadyDone,
+}
+
+/// A route-netlink connection for address changes and link queries.
+#[derive(Debug, Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Opens a connection in the calling thread's network namespace and spawns its driver task
+    /// on the current tokio runtime.
+    pub fn open() -> Result<Netlink, NetError> {
+        let (conn, handle, _) =
+            rtnetlink::new_connection().map_err(|e| NetError::io("open rtnetlink socket", e))?;
+        tokio::spawn(conn);
+        Ok(Netlink { handle })
+    }
+
+    /// Adds `vip` to the interface `ifindex`.
+    pub async fn add(&self, ifindex: u32, vip: Vip) -> Result<Applied, NetError> {
+        let op = format!("add {}/{} on ifindex {ifindex}", vip.addr, vip.prefix_len);
+        let mut req = self.handle.address().add(ifindex, vip.addr, vip.prefix_len);
+        if vip.addr.is_ipv6() {
+            let msg = req.message_mut();
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match req.execute().await {
+            Ok(()) => Ok(Applied::Changed),
+            Err(e) => match errno_of(&e) {
+                Some(libc::EEXIST) => Ok(Applied::AlreadyDone),
+                errno => Err(NetError::Netlink {
+                    op,
+                    detail: describe(&e),
+                    errno,
+                }),
+            },
+        }
+    }
+
+    /// Removes `vip` from the interface `ifindex`.
+    pub async fn remove(&self, ifindex: u32, vip: Vip) -> Result<Applied, NetError> {
+        let op = format!(
+            "remove {}/{} from ifindex {ifindex}",
+            vip.addr, vip.prefix_len
+        );
+        let msg = match vip.addr {
+            IpAddr::V4(a) => rtnetlink::AddressMessageBuilder::<std::net::Ipv4Addr>::new()
+                .index(ifindex)
+                .address(a, vip.prefix_len)
+                .build(),
+            IpAddr::V6(a) => rtnetlink::AddressMessageBuilder::<std::net::Ipv6Addr>::new()
+                .index(ifindex)
+                .address(a, vip.prefix_len)
+                .build(),
+        };
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(Applied::Changed),
+            Err(e) => match errno_of(&e) {
+                // ENODEV: the interface is gone, and the address with it.
+                Some(libc::EADDRNOTAVAIL) | Some(libc::ENODEV) => Ok(Applied::AlreadyDone),
+                errno => Err(NetError::Netlink {
+                    op,
+                    detail: describe(&e),
+                    errno,
+                }),
+            },
+        }
+    }
+
+    /// The current state of the link `ifindex` (`None` when it does not exist).
+    pub async fn link_state(&self, ifindex: u32) -> Result<Option<LinkState>, NetError> {
+        let mut s = self.handle.link().get().match_index(ifindex).execute();
+        match s.next().await {
+            Some(Ok(msg)) => Ok(Some(LinkState::from_message(&msg))),
+            Some(Err(e)) if errno_of(&e) == Some(libc::ENODEV) => Ok(None),
+            Some(Err(e)) => Err(NetError::Netlink {
+                op: format!("get link {ifindex}"),
+                detail: describe(&e),
+                errno: errno_of(&e),
+            }),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The state of one link as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkState {
+    /// The interface index.
+    pub index: u32,
+    /// The interface name, when the message carried it.
+    pub name: Option<String>,
+    /// Administratively up and running (IFF_UP and IFF_RUNNING, as keepalived tests them).
+    pub up: bool,
+    /// The link was deleted.
+    pub deleted: bool,
+}
+
+impl LinkState {
+    fn from_message(msg: &LinkMessage) -> LinkState {
+        let flags = msg.header.flags;
+        let name = msg.attributes.iter().find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n.clone()),
+            _ => None,
+        });
+        LinkState {
+            index: msg.header.index,
+            name,
+            up: flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::Running),
+            deleted: false,
+        }
+    }
+}
+
+/// A subscription to link events (RTNLGRP_LINK): every change of any link's flags.
+pub struct LinkMonitor {
+    rx: futures_util::stream::BoxStream<'static, LinkState>,
+}
+
+impl std::fmt::Debug for LinkMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkMonitor")
+    }
+}
+
+impl LinkMonitor {
+    /// Subscribes in the calling thread's network namespace (spawns the connection driver on the
+    /// current tokio runtime). Open it before reading the initial state, so no change is missed.
+    pub fn open() -> Result<LinkMonitor, NetError> {
+        let (conn, _handle, messages) =
+            rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
+                .map_err(|e| NetError::io("open rtnetlink link monitor", e))?;
+        tokio::spawn(conn);
+        let rx = messages
+            .filter_map(|(msg, _)| async move {
+                match msg.payload {
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
+                        Some(LinkState::from_message(&l))
+                    }
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => {
+                        let mut s = LinkState::from_message(&l);
+                        s.up = false;
+                        s.deleted = true;
+                        Some(s)
+                    }
+                    _ => None,
+                }
+            })
+            .boxed();
+        Ok(LinkMonitor { rx })
+    }
+
+    /// The next link event; `None` when the netlink connection ended.
+    pub async fn next(&mut self) -> Option<LinkState> {
+        self.rx.next().await
+    }
+}
+
+fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| c.get().abs()),
+        _ => None,
+    }
+}
+
+fn describe(e: &rtnetlink::Error) -> String {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,258 @@
+//! The runner: one VRRP instance, the one place where the pure state machine meets sockets,
+//! timers, netlink and tracking.
+//!
+//! ```text
+//!   InstanceHandle ──cmd (mpsc)──────────────┐
+//!   (set_external_weight, claim, release,    │
+//!    shutdown)                               ▼
+//!   VrrpSocket.recv ──datagram──► ┌──────────────────────┐ ──► VrrpSocket.send_to (adverts)
+//!   (decode / drop by reason)     │   driver task         │ ──► Netlink add/remove VIP
+//!   check tasks ──CheckState──┐   │   fsm::Instance       │       (retry with backoff)
+//!   LinkMonitor ──LinkState───┴─► │   .handle(ev, now)    │ ──► Announcer (GARP / NA bursts)
+//!      (track mpsc)               │   sleep_until(next_   │ ──► notify task (mpsc, serial)
+//!                                 │     deadline)         │
+//!                                 └──────────────────────┘
+//!                                    │ status (watch)    │ events (broadcast)
+//!                                    ▼                   ▼
+//!                               InstanceStatus      InstanceEvent  (director: status, logs)
+//! ```
+//!
+//! Every failure inside the loop (a send, a netlink request, a notify command) is logged with
+//! `tracing`, counted in [`Counters`] and retried where it matters (VIPs, with backoff); none ends
+//! the task. On every exit path (shutdown, handle dropped) the VIPs are removed.
+
+mod driver;
+mod effects;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{InstanceConfig, Vip};
+use crate::fsm::State;
+use crate::net::NetError;
+
+/// Why an instance could not start, or a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration cannot run (no VIP, mixed families, v2 over IPv6, ...).
+    #[error("instance {instance}: {detail}")]
+    Config {
+        /// The instance.
+        instance: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Opening a socket or looking the interface up failed.
+    #[error("instance {instance}: {source}")]
+    Net {
+        /// The instance.
+        instance: String,
+        /// The cause.
+        #[source]
+        source: NetError,
+    },
+    /// `claim`/`release` on an instance that VRRP drives.
+    #[error("instance {0} is VRRP-driven: claim/release need role external")]
+    NotExternal(String),
+    /// The fence command failed, so the VIP was not taken.
+    #[error("instance {instance}: fence command failed: {detail}")]
+    FenceFailed {
+        /// The instance.
+        instance: String,
+        /// Exit status or spawn error.
+        detail: String,
+    },
+    /// The instance's task has ended.
+    #[error("instance {0} is not running")]
+    Stopped(String),
+}
+
+/// A state change as published on the events stream and in the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionInfo {
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// Why, readable by an operator.
+    pub reason: String,
+    /// When (wall clock).
+    pub at: SystemTime,
+}
+
+/// Counters of one instance (monotonic since start).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Adverts received that passed every check.
+    pub adverts_rx: u64,
+    /// Adverts sent (one per destination).
+    pub adverts_tx: u64,
+    /// Datagrams dropped, by reason label (`DropReason::label`, `IpHeaderError::label`).
+    pub drops: BTreeMap<&'static str, u64>,
+    /// Failed advert sends.
+    pub send_failures: u64,
+    /// Failed socket receives.
+    pub recv_failures: u64,
+    /// Failed VIP adds (each attempt).
+    pub vip_add_failures: u64,
+    /// Failed VIP removes (each attempt).
+    pub vip_remove_failures: u64,
+    /// Gratuitous ARPs and unsolicited NAs sent.
+    pub garp_sent: u64,
+    /// Failed GARP/NA sends.
+    pub garp_failures: u64,
+    /// Notify commands that failed to start or exited non-zero.
+    pub notify_failures: u64,
+}
+
+/// A snapshot of one instance, published on a watch channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStatus {
+    /// The instance name.
+    pub name: String,
+    /// The current state.
+    pub state: State,
+    /// The configured VIPs.
+    pub vips: Vec<Vip>,
+    /// Whether the VIPs are on the interface now (all of them).
+    pub vips_held: bool,
+    /// The current master's address, as far as this node knows (its own when Master).
+    pub master: Option<IpAddr>,
+    /// The priority advertised now (configured + tracking weights).
+    pub effective_priority: u8,
+    /// Why the instance is in FAULT, when it is.
+    pub fault_reason: Option<String>,
+    /// The last state change.
+    pub last_transition: Option<TransitionInfo>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+/// What the events stream carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceEvent {
+    /// The instance changed state.
+    Transition {
+        /// The instance.
+        instance: String,
+        /// The change.
+        transition: TransitionInfo,
+    },
+    /// A VIP could not be added or removed (it is retried with backoff).
+    VipFailure {
+        /// The instance.
+        instance: String,
+        /// The VIP.
+        vip: Vip,
+        /// What failed.
+        detail: String,
+    },
+    /// The instance has stopped; its VIPs are removed.
+    Stopped {
+        /// The instance.
+        instance: String,
+    },
+}
+
+enum Command {
+    ExternalWeight(i32),
+    Claim(oneshot::Sender<Result<(), Error>>),
+    Release(oneshot::Sender<Result<(), Error>>),
+    Shutdown,
+}
+
+/// The handle of a running instance.
+#[derive(Debug)]
+pub struct InstanceHandle {
+    name: String,
+    cmd: mpsc::UnboundedSender<Command>,
+    status: watch::Receiver<InstanceStatus>,
+    events: broadcast::Sender<InstanceEvent>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::ExternalWeight(w) => write!(f, "ExternalWeight({w})"),
+            Command::Claim(_) => write!(f, "Claim"),
+            Command::Release(_) => write!(f, "Release"),
+            Command::Shutdown => write!(f, "Shutdown"),
+        }
+    }
+}
+
+/// Starts an instance on the current tokio runtime, in the calling thread's network namespace:
+/// looks the interface up, opens the VRRP socket, the netlink connections and the GARP socket,
+/// starts the checks, and sends the state machine its Startup event.
+///
+/// RFC 9568 - Section 6.4.1: a non-owner starts as Backup and waits Master_Down_Interval before
+/// becoming Master; an address owner (priority 255) becomes Master at once.
+pub async fn start(cfg: InstanceConfig) -> Result<InstanceHandle, Error> {
+    let name = cfg.name.clone();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (events_tx, _) = broadcast::channel(256);
+    let driver = driver::Driver::open(cfg, cmd_rx, events_tx.clone()).await?;
+    let status = driver.status_receiver();
+    let task = tokio::spawn(driver.run());
+    Ok(InstanceHandle {
+        name,
+        cmd: cmd_tx,
+        status,
+        events: events_tx,
+        task,
+    })
+}
+
+impl InstanceHandle {
+    /// The instance name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A receiver of the instance's status (updated on every change).
+    pub fn status(&self) -> watch::Receiver<InstanceStatus> {
+        self.status.clone()
+    }
+
+    /// A receiver of the instance's events (state changes with reasons and timestamps).
+    pub fn events(&self) -> broadcast::Receiver<InstanceEvent> {
+        self.events.subscribe()
+    }
+
+    /// Sets the weight pushed by the owner of the instance (e.g. the director's real-server
+    /// quorum), added to the priority like a check's weight; replaces the previous value.
+    pub fn set_external_weight(&self, w: i32) {
+        let _ = self.cmd.send(Command::ExternalWeight(w));
+    }
+
+    /// Role-driven mode: take the VIP now. The fence command (if any) runs first and must exit
+    /// 0, or the VIP is not taken and [`Error::FenceFailed`] is returned.
+    pub async fn claim(&self) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::Claim(tx))
+            .map_err(|_| Error::Stopped(self.name.clone()))?;
+        rx.await.map_err(|_| Error::Stopped(self.name.clone()))?
+    }
+
+    /// Role-driven mode: give the VIP up now.
+    pub async fn release(&self) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::Release(tx))
+            .map_err(|_| Error::Stopped(self.name.clone()))?;
+        rx.await.map_err(|_| Error::Stopped(self.name.clone()))?
+    }
+
+    /// Resigns and stops: a Master sends a priority-0 advert (the backup takes over after
+    /// Skew_Time), the VIPs are removed, the stop notify runs; returns when all is done.
+    pub async fn shutdown(self) {
+        let _ = self.cmd.send(Command::Shutdown);
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,818 @@
+//! The driver task of one instance: opens everything in [`Driver::open`], then [`Driver::run`]
+//! loops over commands, datagrams, timers and tracking until shutdown (see the diagram in
+//! `runner.rs`).
+
+use std::io;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, Instant};
+
+use super::effects::{run_fence, spawn_notifier, GarpSchedule, NotifyJob, VipReconciler};
+use super::{Command, Counters, Error, InstanceEvent, InstanceStatus, TransitionInfo};
+use crate::config::{InstanceConfig, RoleMode};
+use crate::fsm::{self, Action, Event, Instance, State, Transition};
+use crate::net::garp::Announcer;
+use crate::net::iface::Interface;
+use crate::net::socket::{IpHeaderError, Received, SocketConfig, Transport, VrrpSocket};
+use crate::net::vip::{LinkMonitor, LinkState, Netlink};
+use crate::net::NetError;
+use crate::packet::{self, Advert, Auth, DropReason, LocalCheck, RxMeta, Version};
+use crate::time::Timestamp;
+use crate::track::weight::{verdict, Tracked, Verdict};
+use crate::track::{spawn_check, CheckSpec, CheckState};
+
+/// How long the receive path pauses after a socket error (no busy loop on a broken socket).
+const RX_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// Attempts to remove the VIPs on stop before giving up (with the reconciler's backoff).
+const STOP_REMOVE_ATTEMPTS: u32 = 5;
+/// Longest a fence command may run.
+const FENCE_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct TrackedLink {
+    name: String,
+    index: Option<u32>,
+    weight: i32,
+    up: bool,
+}
+
+/// One instance's state and I/O, owned by its task.
+pub(super) struct Driver {
+    cfg: InstanceConfig,
+    iface: Interface,
+    src: IpAddr,
+    auth: Auth,
+    fsm: Instance,
+    external: Option<State>,
+    socket: VrrpSocket,
+    netlink: Netlink,
+    announcer: Option<Announcer>,
+    links: Option<LinkMonitor>,
+    own_up: bool,
+    tracked_links: Vec<TrackedLink>,
+    checks: Vec<CheckState>,
+    check_tasks: Vec<JoinHandle<()>>,
+    track_rx: mpsc::UnboundedReceiver<(usize, CheckState)>,
+    external_weight: i32,
+    track_fault: Option<String>,
+    cmd_rx: mpsc::UnboundedReceiver<Command>,
+    events: broadcast::Sender<InstanceEvent>,
+    status_tx: watch::Sender<InstanceStatus>,
+    origin: Instant,
+    origin_wall: SystemTime,
+    vip: VipReconciler,
+    garp: GarpSchedule,
+    notify_tx: Option<mpsc::UnboundedSender<NotifyJob>>,
+    notifier: Option<JoinHandle<()>>,
+    notify_fail_rx: mpsc::UnboundedReceiver<String>,
+    rx_pause_until: Option<Instant>,
+    counters: Counters,
+    last_transition: Option<TransitionInfo>,
+}
+
+fn config_error(cfg: &InstanceConfig, detail: impl Into<String>) -> Error {
+    Error::Config {
+        instance: cfg.name.clone(),
+        detail: detail.into(),
+    }
+}
+
+impl Driver {
+    /// Validates the configuration and opens every socket; nothing is changed on the host yet.
+    pub(super) async fn open(
+        cfg: InstanceConfig,
+        cmd_rx: mpsc::UnboundedReceiver<Command>,
+        events: broadcast::Sender<InstanceEvent>,
+    ) -> Result<Driver, Error> {
+        let net = |source: NetError| Error::Net {
+            instance: cfg.name.clone(),
+            source,
+        };
+        let first = cfg
+            .vips
+            .first()
+            .ok_or_else(|| config_error(&cfg, "no virtual address configured"))?;
+        let v6 = first.addr.is_ipv6();
+        if cfg.vips.iter().any(|v| v.addr.is_ipv6() != v6) {
+            return Err(config_error(&cfg, "virtual addresses mix IPv4 and IPv6"));
+        }
+        if cfg.unicast_peers.iter().any(|p| p.is_ipv6() != v6) {
+            return Err(config_error(
+                &cfg,
+                "unicast peers are not of the VIPs' family",
+            ));
+        }
+        if v6 && cfg.version == Version::V2 {
+            return Err(config_error(&cfg, "VRRPv2 is IPv4 only (RFC 3768)"));
+        }
+        let iface = Interface::lookup(&cfg.interface).map_err(net)?;
+        let vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+        let src = match cfg.unicast_src {
+            Some(s) => s,
+            None if v6 => iface.link_local_ipv6().map(IpAddr::V6).ok_or_else(|| {
+                net(NetError::NoAddress {
+                    name: cfg.interface.clone(),
+                    what: "IPv6 link-local address",
+                })
+            })?,
+            None => iface
+                .primary_ipv4(&vip_addrs)
+                .map(IpAddr::V4)
+                .ok_or_else(|| {
+                    net(NetError::NoAddress {
+                        name: cfg.interface.clone(),
+                        what: "IPv4 address",
+                    })
+                })?,
+        };
+        if src.is_ipv6() != v6 {
+            return Err(config_error(
+                &cfg,
+                "unicast source is not of the VIPs' family",
+            ));
+        }
+        let auth = match (&cfg.auth_pass, cfg.version) {
+            (Some(p), Version::V2) => Auth::simple(&p.0),
+            _ => Auth::None,
+        };
+        let transport = if cfg.unicast_peers.is_empty() {
+            Transport::Multicast
+        } else {
+            Transport::Unicast(cfg.unicast_peers.clone())
+        };
+        let socket = VrrpSocket::open(SocketConfig {
+            ifname: cfg.interface.clone(),
+            ifindex: iface.index,
+            src,
+            transport,
+        })
+        .map_err(net)?;
+        // Every advert this instance will send must encode: check once, before starting.
+        let probe = Advert {
+            version: cfg.version,
+            vrid: cfg.vrid,
+            priority: cfg.priority,
+            max_advert_int: cfg.advert_interval,
+            addresses: vip_addrs.clone(),
+            auth: auth.clone(),
+        };
+        for dst in socket.destinations() {
+            packet::encode(&probe, src, dst).map_err(|e| config_error(&cfg, e.to_string()))?;
+        }
+        let netlink = Netlink::open().map_err(net)?;
+        // Subscribe before reading the initial link states so no change falls in between.
+        let links = LinkMonitor::open().map_err(net)?;
+        let own_up = netlink
+            .link_state(iface.index)
+            .await
+            .map_err(net)?
+            .is_some_and(|l| l.up);
+        let mut tracked_links = Vec::new();
+        for t in &cfg.track_interfaces {
+            let index = nix::net::if_::if_nametoindex(t.name.as_str()).ok();
+            let up = match index {
+                Some(i) => netlink
+                    .link_state(i)
+                    .await
+                    .map_err(net)?
+                    .is_some_and(|l| l.up),
+                None => false,
+            };
+            tracked_links.push(TrackedLink {
+                name: t.name.clone(),
+                index,
+                weight: t.weight,
+                up,
+            });
+        }
+        let announcer = match (iface.link, iface.mac) {
+            (Some(link), Some(mac)) => Some(Announcer::open(link, mac).map_err(net)?),
+            _ => {
+                tracing::warn!(instance = %cfg.name, interface = %cfg.interface,
+                    "interface has no Ethernet address: no gratuitous ARP / NA");
+                None
+            }
+        };
+        let (track_tx, track_rx) = mpsc::unbounded_channel();
+        let mut check_tasks = Vec::new();
+        for (i, c) in cfg.checks.iter().enumerate() {
+            let (mut rx, h) = spawn_check(CheckSpec {
+                name: c.name.clone(),
+                probe: c.probe.clone(),
+                interval: c.interval,
+                timeout: c.timeout,
+                rise: c.rise,
+                fall: c.fall,
+            });
+            let tx = track_tx.clone();
+            let fwd = tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let st = rx.borrow_and_update().clone();
+                    if tx.send((i, st)).is_err() {
+                        return;
+                    }
+                }
+            });
+            check_tasks.push(h);
+            check_tasks.push(fwd);
+        }
+        let fsm = Instance::new(fsm::Config {
+            vrid: cfg.vrid,
+            priority: cfg.priority,
+            advert_interval: cfg.advert_interval,
+            preempt: cfg.preempt,
+            preempt_delay: cfg.preempt_delay,
+            accept_mode: cfg.accept,
+            version: cfg.version,
+            primary_address: src,
+        });
+        let external = match cfg.role {
+            RoleMode::Vrrp => None,
+            RoleMode::External { .. } => Some(State::Backup),
+        };
+        let (fail_tx, notify_fail_rx) = mpsc::unbounded_channel();
+        let (notify_tx, notifier) = spawn_notifier(fail_tx);
+        let status = InstanceStatus {
+            name: cfg.name.clone(),
+            state: State::Initialize,
+            vips: cfg.vips.clone(),
+            vips_held: false,
+            master: None,
+            effective_priority: cfg.priority,
+            fault_reason: None,
+            last_transition: None,
+            counters: Counters::default(),
+        };
+        let (status_tx, _) = watch::channel(status);
+        Ok(Driver {
+            garp: GarpSchedule::new(cfg.garp.repeat, cfg.garp.interval, cfg.garp.refresh),
+            checks: vec![CheckState::Unknown; cfg.checks.len()],
+            cfg,
+            iface,
+            src,
+            auth,
+            fsm,
+            external,
+            socket,
+            netlink,
+            announcer,
+            links: Some(links),
+            own_up,
+            tracked_links,
+            check_tasks,
+            track_rx,
+            external_weight: 0,
+            track_fault: None,
+            cmd_rx,
+            events,
+            status_tx,
+            origin: Instant::now(),
+            origin_wall: SystemTime::now(),
+            vip: VipReconciler::new(),
+            notify_tx: Some(notify_tx),
+            notifier: Some(notifier),
+            notify_fail_rx,
+            rx_pause_until: None,
+            counters: Counters::default(),
+            last_transition: None,
+        })
+    }
+
+    /// A receiver of the status channel.
+    pub(super) fn status_receiver(&self) -> watch::Receiver<InstanceStatus> {
+        self.status_tx.subscribe()
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::from_duration(self.origin.elapsed())
+    }
+
+    /// The instance's loop; returns after shutdown (or when every handle is gone), VIPs removed.
+    pub(super) async fn run(mut self) {
+        tracing::info!(instance = %self.cfg.name, interface = %self.cfg.interface,
+            src = %self.src, vrid = self.cfg.vrid, priority = self.cfg.priority, "starting");
+        if self.external.is_none() {
+            let a = self.fsm.handle(Event::Startup, self.now());
+            self.execute(a).await;
+            if !self.own_up {
+                let a = self.fsm.handle(Event::InterfaceDown, self.now());
+                self.execute(a).await;
+            }
+            self.retrack().await;
+        }
+        self.publish();
+        loop {
+            let fsm_deadline = self
+                .fsm
+                .next_deadline()
+                .map(|t| self.origin + t.since_origin());
+            let vip_retry = self.vip.retry_at();
+            let garp_due = self.garp.next_due();
+            let pause = self.rx_pause_until;
+            tokio::select! {
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None | Some(Command::Shutdown) => break,
+                    Some(c) => self.on_command(c).await,
+                },
+                r = self.socket.recv(), if pause.is_none() => self.on_datagram(r).await,
+                _ = sleep_opt(pause), if pause.is_some() => self.rx_pause_until = None,
+                _ = sleep_opt(fsm_deadline), if fsm_deadline.is_some() => {
+                    let a = self.fsm.poll_timers(self.now());
+                    self.execute(a).await;
+                }
+                _ = sleep_opt(vip_retry), if vip_retry.is_some() => self.apply_vips().await,
+                _ = sleep_opt(garp_due), if garp_due.is_some() => self.garp_tick(),
+                Some((i, st)) = self.track_rx.recv() => {
+                    if let Some(slot) = self.checks.get_mut(i) {
+                        *slot = st;
+                    }
+                    self.retrack().await;
+                }
+                ev = next_link(&mut self.links) => match ev {
+                    Some(l) => self.on_link(l).await,
+                    None => {
+                        tracing::warn!(instance = %self.cfg.name, "link monitor ended");
+                        self.links = None;
+                    }
+                },
+                Some(_) = self.notify_fail_rx.recv() => self.counters.notify_failures += 1,
+            }
+            self.publish();
+        }
+        self.stop().await;
+    }
+
+    async fn on_command(&mut self, c: Command) {
+        match c {
+            Command::ExternalWeight(w) => {
+                self.external_weight = w;
+                self.retrack().await;
+            }
+            Command::Claim(reply) => {
+                let r = self.claim().await;
+                let _ = reply.send(r);
+            }
+            Command::Release(reply) => {
+                let r = self.release().await;
+                let _ = reply.send(r);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    async fn claim(&mut self) -> Result<(), Error> {
+        let Some(state) = self.external else {
+            return Err(Error::NotExternal(self.cfg.name.clone()));
+        };
+        if state == State::Master {
+            return Ok(());
+        }
+        if let RoleMode::External { fence: Some(f) } = &self.cfg.role {
+            if let Err(detail) = run_fence(f, FENCE_TIMEOUT).await {
+                tracing::warn!(instance = %self.cfg.name, %detail, "fence failed: VIP not taken");
+                return Err(Error::FenceFailed {
+                    instance: self.cfg.name.clone(),
+                    detail,
+                });
+            }
+        }
+        self.vip.set_want(true);
+        self.apply_vips().await;
+        self.garp.trigger(Instant::now());
+        self.garp_tick();
+        self.external = Some(State::Master);
+        self.publish_transition(
+            state,
+            State::Master,
+            "claimed by external decision".into(),
+            self.now(),
+        );
+        Ok(())
+    }
+
+    async fn release(&mut self) -> Result<(), Error> {
+        let Some(state) = self.external else {
+            return Err(Error::NotExternal(self.cfg.name.clone()));
+        };
+        self.garp.stop();
+        self.vip.set_want(false);
+        self.apply_vips().await;
+        if state != State::Backup {
+            self.external = Some(State::Backup);
+            self.publish_transition(
+                state,
+                State::Backup,
+                "released by external decision".into(),
+                self.now(),
+            );
+        }
+        Ok(())
+    }
+
+    fn count_drop(&mut self, label: &'static str) {
+        *self.counters.drops.entry(label).or_insert(0) += 1;
+    }
+
+    async fn on_datagram(&mut self, r: io::Result<Result<Received, IpHeaderError>>) {
+        let p = match r {
+            Err(e) => {
+                self.counters.recv_failures += 1;
+                tracing::warn!(instance = %self.cfg.name, error = %e, "VRRP socket receive failed");
+                self.rx_pause_until = Some(Instant::now() + RX_ERROR_PAUSE);
+                return;
+            }
+            Ok(Err(h)) => {
+                tracing::debug!(instance = %self.cfg.name, error = %h, "datagram dropped");
+                self.count_drop(h.label());
+                return;
+            }
+            Ok(Ok(p)) => p,
+        };
+        if p.src == self.src {
+            self.count_drop(DropReason::FromSelf.label());
+            return;
+        }
+        if !self.cfg.unicast_peers.is_empty() && !self.cfg.unicast_peers.contains(&p.src) {
+            self.count_drop(DropReason::NotFromPeer.label());
+            return;
+        }
+        let meta = RxMeta {
+            src: p.src,
+            dst: p.dst,
+            ttl_or_hop_limit: p.ttl,
+        };
+        let advert = match packet::decode(&meta, &p.payload) {
+            Ok(a) => a,
+            Err(reason) => {
+                tracing::debug!(instance = %self.cfg.name, from = %p.src, ?reason, "advert dropped");
+                self.count_drop(reason.label());
+                return;
+            }
+        };
+        if advert.vrid != self.cfg.vrid {
+            self.count_drop(DropReason::VridNotConfigured { vrid: advert.vrid }.label());
+            return;
+        }
+        let vips: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.addr).collect();
+        let local = LocalCheck {
+            version: self.cfg.version,
+            priority: self.cfg.priority,
+            advert_interval: self.cfg.advert_interval,
+            auth: &self.auth,
+            addresses: None,
+        };
+        if let Err(reason) = packet::check_local(&advert, &local) {
+            tracing::debug!(instance = %self.cfg.name, from = %p.src, ?reason, "advert dropped");
+            self.count_drop(reason.label());
+            return;
+        }
+        drop(vips);
+        self.counters.adverts_rx += 1;
+        if self.external.is_some() {
+            return;
+        }
+        let a = self.fsm.handle(
+            Event::AdvertReceived {
+                from: p.src,
+                advert,
+            },
+            self.now(),
+        );
+        self.execute(a).await;
+    }
+
+    async fn on_link(&mut self, l: LinkState) {
+        let mut changed = false;
+        if l.index == self.iface.index && l.up != self.own_up {
+            self.own_up = l.up;
+            tracing::info!(instance = %self.cfg.name, interface = %self.cfg.interface,
+                up = l.up, "interface link changed");
+            if self.external.is_none() {
+                let ev = if l.up {
+                    Event::InterfaceUp
+                } else {
+                    Event::InterfaceDown
+                };
+                let a = self.fsm.handle(ev, self.now());
+                self.execute(a).await;
+            }
+        }
+        for t in &mut self.tracked_links {
+            let same = t.index == Some(l.index) || l.name.as_deref() == Some(t.name.as_str());
+            if same {
+                if l.deleted {
+                    t.index = None;
+                } else {
+                    t.index = Some(l.index);
+                }
+                if t.up != l.up {
+                    t.up = l.up;
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.retrack().await;
+        }
+    }
+
+    /// Recomputes the tracking verdict and tells the state machine what changed.
+    async fn retrack(&mut self) {
+        if self.external.is_some() {
+            return;
+        }
+        let names: Vec<String> = self.cfg.checks.iter().map(|c| c.name.clone()).collect();
+        let mut tracked = Vec::new();
+        for t in &self.tracked_links {
+            tracked.push(Tracked::Link {
+                name: &t.name,
+                weight: t.weight,
+                up: t.up,
+            });
+        }
+        for ((c, st), name) in self.cfg.checks.iter().zip(&self.checks).zip(&names) {
+            tracked.push(Tracked::Check {
+                name,
+                weight: c.weight,
+                state: st,
+            });
+        }
+        let v = verdict(self.cfg.priority, &tracked, self.external_weight);
+        let now = self.now();
+        let mut actions = Vec::new();
+        match v {
+            Verdict::Fault(reason) => {
+                let was = self.track_fault.replace(reason.clone());
+                if was.is_none() {
+                    tracing::warn!(instance = %self.cfg.name, %reason, "tracking: FAULT");
+                    actions.extend(self.fsm.handle(Event::TrackFault, now));
+                }
+            }
+            Verdict::Priority(p) => {
+                if p != self.fsm.priority() {
+                    tracing::info!(instance = %self.cfg.name, priority = p, "tracking: priority changed");
+                    actions.extend(self.fsm.handle(Event::PriorityChanged(p), now));
+                }
+                if self.track_fault.take().is_some() {
+                    tracing::info!(instance = %self.cfg.name, "tracking: fault cleared");
+                    actions.extend(self.fsm.handle(Event::TrackOk, now));
+                }
+            }
+        }
+        self.execute(actions).await;
+    }
+
+    async fn execute(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::SendAdvert { priority } => self.send_advert(priority).await,
+                Action::AddVips => {
+                    self.vip.set_want(true);
+                    self.apply_vips().await;
+                }
+                Action::RemoveVips => {
+                    self.garp.stop();
+                    self.vip.set_want(false);
+                    self.apply_vips().await;
+                }
+                Action::SendGratuitous => {
+                    self.garp.trigger(Instant::now());
+                    self.garp_tick();
+                }
+                Action::Notify(t) => self.on_transition(t),
+            }
+        }
+    }
+
+    async fn send_advert(&mut self, priority: u8) {
+        let advert = Advert {
+            version: self.cfg.version,
+            vrid: self.cfg.vrid,
+            priority,
+            max_advert_int: self.cfg.advert_interval,
+            addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
+            auth: self.auth.clone(),
+        };
+        for dst in self.socket.destinations() {
+            let bytes = match packet::encode(&advert, self.src, dst) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.counters.send_failures += 1;
+                    tracing::error!(instance = %self.cfg.name, error = %e, "advert cannot be encoded");
+                    continue;
+                }
+            };
+            match self.socket.send_to(&bytes, dst).await {
+                Ok(()) => self.counters.adverts_tx += 1,
+                Err(e) => {
+                    self.counters.send_failures += 1;
+                    tracing::warn!(instance = %self.cfg.name, %dst, error = %e, "advert send failed");
+                }
+            }
+        }
+    }
+
+    /// Brings every VIP to the wanted state; failures are counted, published, and retried by
+    /// the reconciler's backoff.
+    async fn apply_vips(&mut self) {
+        let want = self.vip.want;
+        let mut ok = true;
+        for vip in self.cfg.vips.clone() {
+            let r = if want {
+                self.netlink.add(self.iface.index, vip).await
+            } else {
+                self.netlink.remove(self.iface.index, vip).await
+            };
+            if let Err(e) = r {
+                ok = false;
+                if want {
+                    self.counters.vip_add_failures += 1;
+                } else {
+                    self.counters.vip_remove_failures += 1;
+                }
+                tracing::warn!(instance = %self.cfg.name, %vip, error = %e, "VIP change failed, will retry");
+                let _ = self.events.send(InstanceEvent::VipFailure {
+                    instance: self.cfg.name.clone(),
+                    vip,
+                    detail: e.to_string(),
+                });
+            } else {
+                tracing::debug!(instance = %self.cfg.name, %vip, want, "VIP applied");
+            }
+        }
+        self.vip.attempted(ok, Instant::now());
+    }
+
+    fn garp_tick(&mut self) {
+        if !self.garp.poll(Instant::now()) {
+            return;
+        }
+        let Some(ann) = &self.announcer else { return };
+        for vip in &self.cfg.vips {
+            let r = match vip.addr {
+                IpAddr::V4(a) => ann.send_arp(a),
+                IpAddr::V6(a) => ann.send_na(a),
+            };
+            match r {
+                Ok(()) => self.counters.garp_sent += 1,
+                Err(e) => {
+                    self.counters.garp_failures += 1;
+                    tracing::warn!(instance = %self.cfg.name, %vip, error = %e, "GARP/NA send failed");
+                }
+            }
+        }
+    }
+
+    fn on_transition(&mut self, t: Transition) {
+        if t.to != State::Master {
+            self.garp.stop();
+        }
+        self.publish_transition(t.from, t.to, t.reason.to_string(), t.at);
+    }
+
+    fn publish_transition(&mut self, from: State, to: State, reason: String, at: Timestamp) {
+        let info = TransitionInfo {
+            from,
+            to,
+            reason: reason.clone(),
+            at: self.origin_wall + at.since_origin(),
+        };
+        tracing::info!(instance = %self.cfg.name, %from, %to, %reason, "state change");
+        self.last_transition = Some(info.clone());
+        let _ = self.events.send(InstanceEvent::Transition {
+            instance: self.cfg.name.clone(),
+            transition: info,
+        });
+        let n = &self.cfg.notify;
+        let own = match to {
+            State::Master => n.master.clone(),
+            State::Backup => n.backup.clone(),
+            State::Fault => n.fault.clone(),
+            State::Initialize => None,
+        };
+        let jobs: Vec<String> = own.into_iter().chain(n.any.clone()).collect();
+        for command in jobs {
+            self.notify(command, &to.to_string(), &from.to_string(), &reason);
+        }
+    }
+
+    fn notify(&self, command: String, state: &str, from: &str, reason: &str) {
+        let Some(tx) = &self.notify_tx else { return };
+        let prio = self.fsm.priority().to_string();
+        let _ = tx.send(NotifyJob {
+            command,
+            args: vec![
+                "INSTANCE".into(),
+                self.cfg.name.clone(),
+                state.to_string(),
+                prio,
+            ],
+            env: vec![
+                ("HAVIP_INSTANCE".into(), self.cfg.name.clone()),
+                ("HAVIP_STATE".into(), state.to_string()),
+                ("HAVIP_FROM".into(), from.to_string()),
+                ("HAVIP_REASON".into(), reason.to_string()),
+            ],
+        });
+    }
+
+    fn publish(&self) {
+        let state = self.external.unwrap_or_else(|| self.fsm.state());
+        let fault_reason = if state != State::Fault {
+            None
+        } else if !self.own_up {
+            Some(format!("interface {} is down", self.cfg.interface))
+        } else {
+            self.track_fault.clone()
+        };
+        let master = match (self.external, state) {
+            (Some(State::Master), _) => Some(self.src),
+            (Some(_), _) => None,
+            (None, _) => self.fsm.master_address(),
+        };
+        let status = InstanceStatus {
+            name: self.cfg.name.clone(),
+            state,
+            vips: self.cfg.vips.clone(),
+            vips_held: self.vip.want && self.vip.settled,
+            master,
+            effective_priority: self.fsm.priority(),
+            fault_reason,
+            last_transition: self.last_transition.clone(),
+            counters: self.counters.clone(),
+        };
+        self.status_tx.send_if_modified(|s| {
+            if *s == status {
+                false
+            } else {
+                *s = status;
+                true
+            }
+        });
+    }
+
+    /// The stop path: resign (priority-0 advert when Master), remove the VIPs (retried a few
+    /// times), run the stop notify, and wait for the notify queue to drain.
+    async fn stop(mut self) {
+        tracing::info!(instance = %self.cfg.name, "stopping");
+        if self.external.is_none() {
+            let a = self.fsm.handle(Event::Shutdown, self.now());
+            self.execute(a).await;
+        } else if self.external == Some(State::Master) {
+            self.external = Some(State::Initialize);
+            self.publish_transition(
+                State::Master,
+                State::Initialize,
+                "shutdown".into(),
+                self.now(),
+            );
+        }
+        self.garp.stop();
+        self.vip.set_want(false);
+        for attempt in 0..STOP_REMOVE_ATTEMPTS {
+            self.apply_vips().await;
+            if self.vip.settled {
+                break;
+            }
+            if let Some(at) = self.vip.retry_at() {
+                if attempt + 1 < STOP_REMOVE_ATTEMPTS {
+                    sleep_until(at).await;
+                }
+            }
+        }
+        if !self.vip.settled {
+            tracing::error!(instance = %self.cfg.name, "VIPs could not be removed on stop");
+        }
+        for h in &self.check_tasks {
+            h.abort();
+        }
+        if let Some(cmd) = self.cfg.notify.stop.clone() {
+            self.notify(cmd, "STOP", &self.fsm.state().to_string(), "shutdown");
+        }
+        self.notify_tx = None;
+        if let Some(h) = self.notifier.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(35), h).await;
+        }
+        self.publish();
+        let _ = self.events.send(InstanceEvent::Stopped {
+            instance: self.cfg.name.clone(),
+        });
+        tracing::info!(instance = %self.cfg.name, "stopped, VIPs removed");
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_link(m: &mut Option<LinkMonitor>) -> Option<LinkState> {
+    match m {
+        Some(m) => m.next().await,
+        None => std::future::pending().await,
+    }
+}
