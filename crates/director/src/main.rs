@@ -6,11 +6,8 @@
 
 mod cli;
 mod config;
-// Wired to `run` in the next commit, once havip's runner lands.
-#[allow(dead_code)]
 mod daemon;
 mod ipvs_cmd;
-#[allow(dead_code)]
 mod status;
 
 fn main() -> std::process::ExitCode {
