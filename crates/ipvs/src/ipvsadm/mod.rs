@@ -18,5 +18,6 @@ pub mod restore;
 pub mod save;
 
 pub use list::{list, Layout, ListOptions};
+pub use order::sort_table;
 pub use restore::{parse, LineError, LineOp, RestoreError};
 pub use save::save;

@@ -30,6 +30,20 @@ pub(crate) fn sorted(table: &Table) -> Vec<SortedEntry<'_>> {
         .collect()
 }
 
+/// A copy of the table with services and real servers in ipvsadm's order (what `save` and
+/// `list` print), e.g. for a JSON listing that matches the text one.
+pub fn sort_table(table: &Table) -> Table {
+    Table {
+        services: sorted(table)
+            .into_iter()
+            .map(|(svc, dests)| ServiceEntry {
+                service: svc.clone(),
+                destinations: dests.into_iter().cloned().collect(),
+            })
+            .collect(),
+    }
+}
+
 /// libipvs `ipvs_cmp_services`: fwmark, then family, then protocol, then address, then port.
 pub(crate) fn cmp_services(a: &Service, b: &Service) -> i32 {
     let mark = |k: &ServiceKey| match k {
