@@ -422,6 +422,9 @@ fn local_checks() {
         addresses: None,
     };
     assert_eq!(check_local(&advert, &c), Ok(()));
+    // RFC 9568 erratum 8298: a v3 owner is not a drop (it answers a priority 0 at once).
+    let c = LocalCheck { priority: 255, ..c };
+    assert_eq!(check_local(&advert, &c), Ok(()));
 }
 
 #[test]

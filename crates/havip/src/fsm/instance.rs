@@ -179,9 +179,11 @@ impl Instance {
 
     /// RFC 9568 - Section 6.4.2: "If the Active_Down_Timer fires, then: Send an ADVERTISEMENT;
     /// If the protected IPvX address is an IPv4 address, then: For each IPv4 address associated
-    /// with the Virtual Router, broadcast a gratuitous ARP request ... Set the Adver_Timer to
-    /// Advertisement_Interval; Transition to the {Active} state." The VIPs are added first so
-    /// that the gratuitous ARP announces addresses this host answers for.
+    /// with the Virtual Router, broadcast a gratuitous ARP message containing the Virtual Router
+    /// IPv4 address ... else // IPv6 ... send an unsolicited ND Neighbor Advertisement ... Set the
+    /// Adver_Timer to Advertisement_Interval; Transition to the {Active} state." (Erratum 7949
+    /// wording.) The VIPs are added first so that the announcement is for addresses this host
+    /// answers for. Like keepalived without `use_vmac`, we announce the interface's own MAC.
     fn become_master(&mut self, reason: Reason, now: Timestamp, out: &mut Vec<Action>) {
         out.push(Action::AddVips);
         out.push(Action::SendAdvert {
@@ -195,9 +197,9 @@ impl Instance {
     }
 
     /// RFC 9568 - Section 6.4.2: "If a Shutdown event is received, then: Cancel the
-    /// Active_Down_Timer; Transition to the {Initialize} state."
-    /// RFC 9568 - Section 6.4.3: "If a Shutdown event is received, then: Cancel the Adver_Timer;
-    /// Send an ADVERTISEMENT with Priority = 0; Transition to the {Initialize} state."
+    /// Active_Down_Timer; Transition to the {Initialize} state"; Section 6.4.3: "If a Shutdown
+    /// event is received, then: Cancel the Adver_Timer; Send an ADVERTISEMENT with Priority = 0;
+    /// Transition to the {Initialize} state"
     /// Issue #10: the VIPs are removed ("on stop remove the VIP").
     fn on_shutdown(&mut self, now: Timestamp, out: &mut Vec<Action>) {
         if !self.started {
@@ -227,12 +229,12 @@ impl Instance {
     }
 
     /// RFC 9568 - Section 6.4.2: "If an ADVERTISEMENT is received, then: If the Priority in the
-    /// ADVERTISEMENT is zero, then: Set the Active_Down_Timer to Skew_Time. else // priority
-    /// non-zero: If Preempt_Mode is False, or if the Priority in the ADVERTISEMENT is greater
-    /// than or equal to the local Priority, then: Set Active_Adver_Interval to Adver Interval
-    /// contained in the ADVERTISEMENT; Recompute the Active_Down_Interval; Reset the
-    /// Active_Down_Timer to Active_Down_Interval. else // preempt was true or priority was less:
-    /// Discard the ADVERTISEMENT."
+    /// ADVERTISEMENT is 0, then: Set the Active_Down_Timer to Skew_Time; else: If Preempt_Mode
+    /// is False, or if the Priority in the ADVERTISEMENT is greater than or equal to the local
+    /// Priority, then: Set the Active_Adver_Interval to the Max Advertise Interval contained in
+    /// the ADVERTISEMENT; Recompute the Skew_Time; Recompute the Active_Down_Interval; Set the
+    /// Active_Down_Timer to Active_Down_Interval; else // preempt was true and priority was less
+    /// than the local priority: Discard the ADVERTISEMENT."
     ///
     /// RFC 3768 - Section 6.4.2 is the same without learning the interval (VRRPv2 requires equal
     /// intervals, checked by [`crate::packet::check_local`]).
@@ -261,19 +263,22 @@ impl Instance {
     }
 
     /// RFC 9568 - Section 6.4.3: "If an ADVERTISEMENT is received, then: If the Priority in the
-    /// ADVERTISEMENT is zero, then: Send an ADVERTISEMENT; Reset the Adver_Timer to
-    /// Advertisement_Interval. else // priority non-zero: If the Priority in the ADVERTISEMENT is
-    /// greater than the local Priority or the Priority in the ADVERTISEMENT is equal to the local
-    /// Priority and the primary IPvX address of the sender is greater than the local primary IPvX
-    /// address (based on an unsigned integer comparison of the IPvX address in network byte
-    /// order), then: Cancel Adver_Timer; Set Active_Adver_Interval to Adver Interval contained
-    /// in the ADVERTISEMENT; Recompute the Skew_Time; Recompute the Active_Down_Interval; Set
-    /// Active_Down_Timer to Active_Down_Interval; Transition to the {Backup} state. else // new
-    /// Active logic: Discard ADVERTISEMENT."
+    /// ADVERTISEMENT is 0, then: Send an ADVERTISEMENT; Reset the Adver_Timer to
+    /// Advertisement_Interval; else: If the Priority in the ADVERTISEMENT is greater than the
+    /// local Priority or the Priority in the ADVERTISEMENT is equal to the local Priority and the
+    /// primary IPvX address of the sender is greater than the local primary IPvX address (based
+    /// on an unsigned integer comparison of the IPvX addresses in network byte order), then:
+    /// Cancel Adver_Timer; Set the Active_Adver_Interval to the Max Advertise Interval contained
+    /// in the ADVERTISEMENT; Recompute the Skew_Time; Recompute the Active_Down_Interval; Set the
+    /// Active_Down_Timer to Active_Down_Interval; Transition to the {Backup} state; else // new
+    /// Active Router logic: Discard the ADVERTISEMENT; Send an ADVERTISEMENT immediately to
+    /// assert the {Active} state to the sending VRRP Router and to update any learning bridges
+    /// with the correct Active VRRP Router path."
     ///
-    /// Product choice (issue #10): instead of silently discarding a lower-priority Master's
-    /// advert, re-announce at once (advert + gratuitous ARP / NA), so that after a split brain
-    /// heals the other side steps down and the clients follow us within one round trip.
+    /// Product choice (issue #10) on top: the immediate advert comes with a gratuitous ARP / NA,
+    /// so that after a split brain heals the clients that talked to the other side follow us at
+    /// once; and we do it for VRRPv2 too (RFC 3768 - Section 6.4.3 only says "Discard
+    /// ADVERTISEMENT").
     fn master_advert(
         &mut self,
         from: IpAddr,

@@ -8,9 +8,9 @@
 //!
 //! Beyond the RFC (issue #10): a [`State::Fault`] for a down interface or a failed tracked check,
 //! an effective priority pushed by tracking ([`Event::PriorityChanged`]), keepalived's
-//! `preempt_delay`, and a Master that hears a lower-priority Master announces itself at once
-//! (advert + gratuitous ARP / unsolicited NA) so that a healed split brain converges within one
-//! round trip instead of one advert interval.
+//! `preempt_delay`, and a Master that hears a lower-priority Master re-announces itself at once
+//! with an advert (as RFC 9568 - Section 6.4.3 asks) AND a gratuitous ARP / unsolicited NA, so
+//! that a healed split brain converges, and the clients follow, within one round trip.
 
 mod instance;
 mod reason;
@@ -157,7 +157,8 @@ pub enum Action {
     /// addresses now (the runner repeats them as configured).
     ///
     /// RFC 9568 - Section 6.4.2: "For each IPv4 address associated with the Virtual Router,
-    /// broadcast a gratuitous ARP request containing the virtual router MAC address".
+    /// broadcast a gratuitous ARP message containing the Virtual Router IPv4 address" (erratum
+    /// 7949), and for IPv6 "send an unsolicited ND Neighbor Advertisement".
     SendGratuitous,
     /// A state change to publish (events stream, notify scripts, logs).
     Notify(Transition),

@@ -15,28 +15,29 @@ use crate::time::Centisecs;
 /// [`DropReason::label`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {
-    /// RFC 9568 - Section 7.1: "MUST verify that the IPv4 TTL or IPv6 Hop Limit is 255."
+    /// RFC 9568 - Section 5.1.1.3: "A VRRP Router receiving a packet with the TTL not equal to
+    /// 255 MUST discard the packet [RFC5082]." (Section 5.1.2.3 says the same of the IPv6 Hop
+    /// Limit; RFC 3768 - Section 7.1: "MUST verify that the IP TTL is 255.")
     BadTtl {
         /// The TTL / hop limit received.
         got: u8,
     },
-    /// RFC 9568 - Section 7.1: "MUST verify that the VRRP version is 3." (RFC 3768 - Section 7.1:
-    /// "MUST verify the VRRP version"; we accept 2 and 3 and let [`check_local`] match the
-    /// instance's version.)
+    /// RFC 9568 - Section 7.1: "It MUST verify that the VRRP version is 3." (RFC 3768 -
+    /// Section 7.1: "MUST verify the VRRP version"; decode accepts 2 and 3, and [`check_local`]
+    /// matches the instance's version: [`DropReason::VersionMismatch`].)
     BadVersion {
         /// The version nibble received.
         got: u8,
     },
-    /// RFC 9568 - Section 5.2.2: "The type field specifies the type of this VRRP packet. The only
-    /// packet type defined in this version of the protocol is: 1 ADVERTISEMENT. A packet with
-    /// unknown type MUST be discarded."
+    /// RFC 9568 - Section 7.1: "It MUST verify that the VRRP packet type is 1 (ADVERTISEMENT)."
+    /// and Section 5.2.2: "A packet with unknown type MUST be discarded."
     BadType {
         /// The type nibble received.
         got: u8,
     },
-    /// RFC 9568 - Section 7.1: "MUST verify that the received packet contains the complete VRRP
-    /// packet (including fixed fields, and IPvX address(es))." The packet is shorter than the
-    /// fixed header.
+    /// RFC 9568 - Section 7.1: "It MUST verify that the received packet contains the complete
+    /// VRRP packet (including fixed fields and the IPvX address)." The packet is shorter than the
+    /// fixed 8-byte header.
     Truncated {
         /// Bytes received.
         len: usize,
@@ -49,18 +50,18 @@ pub enum DropReason {
         /// Bytes received.
         len: usize,
     },
-    /// RFC 9568 - Section 5.2.5: "Count IPvX Addr: ... The minimum value is 1."
+    /// RFC 9568 - Section 5.2.5 (erratum 8299): "If the received count is 0, the VRRP
+    /// advertisement MUST be ignored."
     NoAddresses,
-    /// RFC 9568 - Section 7.1: "MUST verify the VRRP checksum."
+    /// RFC 9568 - Section 7.1: "It MUST verify the VRRP checksum."
     BadChecksum {
         /// The checksum field received.
         got: u16,
         /// The checksum we computed.
         want: u16,
     },
-    /// A Max Adver Int / Adver Int of zero would make every timer zero; RFC 9568 - Section 5.2.7
-    /// defines it as "the time interval (in centiseconds) between ADVERTISEMENTS", which cannot
-    /// be zero.
+    /// RFC 9568 - Section 7.1 (erratum 8301): "It MUST verify that the Max Advertise Interval is
+    /// non zero." (Also applied to the VRRPv2 Adver Int, which would make every timer zero.)
     ZeroInterval,
     /// The IP source and destination are of different families, or VRRPv2 arrived over IPv6
     /// (RFC 3768 - Section 1: VRRPv2 is "for IPv4").
@@ -71,14 +72,16 @@ pub enum DropReason {
         /// The Auth Type received.
         got: u8,
     },
-    /// RFC 9568 - Section 7.1: "MUST verify that the VRID is configured on the receiving
-    /// interface and the local router is not the IPvX address owner (Priority = 255 (decimal))."
-    /// The VRID part (counted by the runner, which owns the VRID table).
+    /// RFC 9568 - Section 7.1 (erratum 8298): "It MUST verify that the VRID is configured on the
+    /// receiving interface." Returned by the runner, which owns the VRID table.
     VridNotConfigured {
         /// The VRID received.
         vrid: u8,
     },
-    /// The owner part of the same rule: the local router is the address owner (priority 255).
+    /// VRRPv2 only. RFC 3768 - Section 7.1: "MUST verify that the VRID is configured on the
+    /// receiving interface and the local router is not the IP Address owner (Priority equals 255
+    /// (decimal))." (RFC 9568 erratum 8298 drops the owner clause for v3: an owner processes
+    /// adverts, e.g. answers a priority 0 at once.)
     LocalIsOwner,
     /// The packet's version is not the one configured for the instance.
     VersionMismatch {
@@ -211,11 +214,11 @@ pub fn check_local(advert: &Advert, local: &LocalCheck<'_>) -> Result<(), DropRe
             got: advert.version,
         });
     }
-    // RFC 9568 - Section 7.1: "... and the local router is not the IPvX address owner".
-    if local.priority == 255 {
-        return Err(DropReason::LocalIsOwner);
-    }
     if advert.version == Version::V2 {
+        // RFC 3768 - Section 7.1: "... and the local router is not the IP Address owner".
+        if local.priority == 255 {
+            return Err(DropReason::LocalIsOwner);
+        }
         // RFC 3768 - Section 7.1: "MUST perform authentication specified by Auth Type".
         if &advert.auth != local.auth {
             return Err(DropReason::AuthMismatch);

@@ -264,7 +264,8 @@ pub fn decode(meta: &RxMeta, bytes: &[u8]) -> Result<Advert, DropReason> {
     if meta.dst.is_ipv6() != v6 {
         return Err(DropReason::FamilyMismatch);
     }
-    // RFC 9568 - Section 7.1: "MUST verify that the IPv4 TTL or IPv6 Hop Limit is 255."
+    // RFC 9568 - Section 5.1.1.3: "A VRRP Router receiving a packet with the TTL not equal to 255
+    // MUST discard the packet [RFC5082]."
     if meta.ttl_or_hop_limit != VRRP_TTL {
         return Err(DropReason::BadTtl {
             got: meta.ttl_or_hop_limit,
@@ -273,7 +274,7 @@ pub fn decode(meta: &RxMeta, bytes: &[u8]) -> Result<Advert, DropReason> {
     let Some(&[vt, vrid, priority, count, b4, b5, c6, c7]) = bytes.get(..HEADER_LEN) else {
         return Err(DropReason::Truncated { len: bytes.len() });
     };
-    // RFC 9568 - Section 7.1: "MUST verify that the VRRP version is 3."
+    // RFC 9568 - Section 7.1: "It MUST verify that the VRRP version is 3."
     let version = match vt >> 4 {
         2 => Version::V2,
         3 => Version::V3,
@@ -282,12 +283,12 @@ pub fn decode(meta: &RxMeta, bytes: &[u8]) -> Result<Advert, DropReason> {
     if version == Version::V2 && v6 {
         return Err(DropReason::FamilyMismatch);
     }
-    // RFC 9568 - Section 5.2.2: "A packet with unknown type MUST be discarded."
+    // RFC 9568 - Section 7.1: "It MUST verify that the VRRP packet type is 1 (ADVERTISEMENT)."
     if vt & 0x0f != TYPE_ADVERTISEMENT {
         return Err(DropReason::BadType { got: vt & 0x0f });
     }
-    // RFC 9568 - Section 7.1: "MUST verify that the received packet contains the complete VRRP
-    // packet (including fixed fields, and IPvX address(es))."
+    // RFC 9568 - Section 7.1: "It MUST verify that the received packet contains the complete
+    // VRRP packet (including fixed fields and the IPvX address)."
     let addr_len = if v6 { 16 } else { 4 };
     let auth_len = if version == Version::V2 {
         V2_AUTH_LEN
@@ -301,7 +302,7 @@ pub fn decode(meta: &RxMeta, bytes: &[u8]) -> Result<Advert, DropReason> {
             len: bytes.len(),
         });
     }
-    // RFC 9568 - Section 7.1: "MUST verify the VRRP checksum."
+    // RFC 9568 - Section 7.1: "It MUST verify the VRRP checksum."
     let residual = match version {
         Version::V3 => checksum::v3(meta.src, meta.dst, bytes),
         Version::V2 => checksum::v2(bytes),
@@ -324,9 +325,13 @@ pub fn decode(meta: &RxMeta, bytes: &[u8]) -> Result<Advert, DropReason> {
         Version::V3 => (Centisecs(u32::from(u16::from_be_bytes([b4 & 0x0f, b5]))), 0),
         Version::V2 => (Centisecs::from_secs(u32::from(b5)), b4),
     };
+    // RFC 9568 - Section 7.1 (erratum 8301): "It MUST verify that the Max Advertise Interval is
+    // non zero."
     if max_advert_int.get() == 0 {
         return Err(DropReason::ZeroInterval);
     }
+    // RFC 9568 - Section 5.2.5 (erratum 8299): "If the received count is 0, the VRRP
+    // advertisement MUST be ignored."
     if count == 0 {
         return Err(DropReason::NoAddresses);
     }
