@@ -7,14 +7,20 @@
 //! - [`ops`]: the operations a batch carries.
 //! - [`codec`]: netlink bytes <-> model (pure).
 //! - [`error`]: typed errors.
+//! - [`conn`]: the socket: `Conn::connect`, `apply` (pipelined batches), info, timeouts, daemons.
+//! - [`dump`]: streamed dumps and consistent snapshots.
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod conn;
+pub mod dump;
 pub mod error;
 pub mod ipvsadm;
 pub mod model;
 pub mod ops;
 
+pub use conn::{BatchReport, Conn, Outcome};
+pub use dump::{SnapshotReport, SNAPSHOT_TRIES};
 pub use error::{DecodeError, Errno, Error, OpError, OpKind};
 pub use model::{
     AddressFamily, DaemonState, DestKey, Destination, Forwarding, Info, Netmask, Protocol,

@@ -1,0 +1,514 @@
+//! One long-lived generic-netlink socket to the kernel's IPVS (the I/O edge of this crate).
+//!
+//! - The family id of `"IPVS"` is resolved once, at [`Conn::connect`] (libipvs, behind ipvsadm,
+//!   resolves it for every operation).
+//! - [`Conn::apply`] pipelines a batch: requests are packed many to a `send` (each with
+//!   `NLM_F_ACK`), a bounded window of requests is in flight, acks are matched by sequence
+//!   number, and the report says for each operation Ok, Failed (which errno, what it means) or
+//!   Unknown (its ack was lost: re-read the table, never retry blindly).
+//! - Why the window: `netlink_unicast` in the kernel drops a reply when the receiving socket's
+//!   buffer is full and flags the socket with ENOBUFS, while the operation itself still applied.
+//!   The window is sized from the receive buffer actually granted (`SO_RCVBUFFORCE` as root,
+//!   else `SO_RCVBUF`), so that every ack of the window fits.
+//!
+//! The socket is a plain `NETLINK_GENERIC` socket (safe `nix` calls) inside a tokio `AsyncFd`.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno as NixErrno;
+use nix::sys::socket::{
+    bind, getsockopt, recv, send, setsockopt, socket, sockopt, AddressFamily as SockFamily,
+    MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
+use serde::Serialize;
+use tokio::io::unix::AsyncFd;
+
+use crate::codec::info::{decode_family_id, decode_info, decode_timeouts};
+use crate::codec::msg::{Message, MessageIter, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN};
+use crate::codec::request::{encode_get, encode_get_family, encode_op, op_kind};
+use crate::codec::{cmd, daemon::decode_daemon_msg};
+use crate::error::{Errno, Error, OpError, Result};
+use crate::model::{Info, SyncDaemon, Timeouts};
+use crate::ops::Op;
+
+/// Receive buffer asked for (`SO_RCVBUFFORCE`, root only; the kernel doubles it).
+const RCVBUF_WANTED: usize = 8 << 20;
+/// Send buffer asked for: a packed `send` must stay below `sk_sndbuf - 32` (`netlink_sendmsg`).
+const SNDBUF_WANTED: usize = 1 << 20;
+/// Largest packed `send`.
+const MAX_SEND: usize = 128 << 10;
+/// Bytes of receive buffer budgeted per ack in flight (an ack's `truesize` is ~768 bytes; an
+/// error ack echoes the request and is larger).
+const BYTES_PER_ACK: usize = 2048;
+/// Receive buffer for one datagram (dump skbs are at most 32 KiB: `netlink_recvmsg`).
+const RECV_BUF: usize = 64 << 10;
+
+/// What happened to one operation of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Outcome {
+    /// The kernel acknowledged it.
+    Ok,
+    /// The kernel refused it.
+    Failed(OpError),
+    /// Sent, but its ack was lost (ENOBUFS) or the socket failed: it may or may not have applied.
+    Unknown,
+    /// Not sent, because an earlier failure of the socket stopped the batch.
+    NotSent,
+}
+
+/// The result of [`Conn::apply`]: one outcome per operation, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    /// One outcome per operation, in the order given.
+    pub outcomes: Vec<Outcome>,
+    /// Why the batch stopped early (lost acks, a socket error), if it did.
+    pub interrupted: Option<String>,
+}
+
+impl BatchReport {
+    /// True when every operation was acknowledged.
+    pub fn all_ok(&self) -> bool {
+        self.outcomes.iter().all(|o| *o == Outcome::Ok)
+    }
+
+    /// The refused operations with their index in the batch.
+    pub fn failures(&self) -> impl Iterator<Item = (usize, &OpError)> {
+        self.outcomes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match o {
+                Outcome::Failed(e) => Some((i, e)),
+                _ => None,
+            })
+    }
+
+    /// How many operations were acknowledged.
+    pub fn ok_count(&self) -> usize {
+        self.outcomes.iter().filter(|o| **o == Outcome::Ok).count()
+    }
+
+    /// How many operations have an unknown result (sent, no ack).
+    pub fn unknown_count(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| **o == Outcome::Unknown)
+            .count()
+    }
+
+    /// How many operations were not sent.
+    pub fn not_sent_count(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| **o == Outcome::NotSent)
+            .count()
+    }
+}
+
+fn sock_err(context: &'static str) -> impl Fn(NixErrno) -> Error {
+    move |e| Error::Socket {
+        context,
+        source: std::io::Error::from(e),
+    }
+}
+
+/// A connection to the kernel's IPVS over generic netlink. One request stream at a time (every
+/// method takes `&mut self`); one dump at a time, as the kernel requires.
+#[derive(Debug)]
+pub struct Conn {
+    fd: AsyncFd<OwnedFd>,
+    family: u16,
+    seq: u32,
+    window: usize,
+    rcvbuf: usize,
+    pub(crate) rx: Vec<u8>,
+    pub(crate) tx: Vec<u8>,
+    /// A dump whose `NLMSG_DONE` was not read yet (its future was dropped).
+    pub(crate) dump_open: Option<u32>,
+}
+
+impl Conn {
+    /// Opens the socket in the calling thread's network namespace and resolves the family.
+    ///
+    /// Fails with [`Error::NotAvailable`] when the kernel has no IPVS ("load ip_vs").
+    pub async fn connect() -> Result<Conn> {
+        let fd = socket(
+            SockFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            SockProtocol::NetlinkGeneric,
+        )
+        .map_err(sock_err("socket"))?;
+        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(sock_err("bind"))?;
+        if setsockopt(&fd, sockopt::RcvBufForce, &RCVBUF_WANTED).is_err() {
+            let _ = setsockopt(&fd, sockopt::RcvBuf, &RCVBUF_WANTED);
+        }
+        if setsockopt(&fd, sockopt::SndBufForce, &SNDBUF_WANTED).is_err() {
+            let _ = setsockopt(&fd, sockopt::SndBuf, &SNDBUF_WANTED);
+        }
+        let rcvbuf = getsockopt(&fd, sockopt::RcvBuf).map_err(sock_err("getsockopt SO_RCVBUF"))?;
+        let window = (rcvbuf / BYTES_PER_ACK).clamp(8, 4096);
+        // `AsyncFd::new` is deprecated because a borrowed fd could be closed under the reactor;
+        // here the `AsyncFd` owns the `OwnedFd`, which stays open until the `AsyncFd` drops it:
+        // the contract of the (unsafe) `AsyncFd::register` holds, without `unsafe` in this crate.
+        #[allow(deprecated)]
+        let fd = AsyncFd::new(fd).map_err(|source| Error::Socket {
+            context: "register with tokio",
+            source,
+        })?;
+        let mut conn = Conn {
+            fd,
+            family: 0,
+            seq: std::process::id().wrapping_mul(7919),
+            window,
+            rcvbuf,
+            rx: vec![0; RECV_BUF],
+            tx: Vec::with_capacity(MAX_SEND + 4096),
+            dump_open: None,
+        };
+        conn.family = conn.resolve_family().await?;
+        Ok(conn)
+    }
+
+    /// The family id the kernel gave "IPVS" in this namespace.
+    pub fn family(&self) -> u16 {
+        self.family
+    }
+
+    /// How many requests [`Conn::apply`] keeps in flight.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// The receive buffer the kernel granted (bytes, as `SO_RCVBUF` reports it).
+    pub fn rcvbuf(&self) -> usize {
+        self.rcvbuf
+    }
+
+    /// Sets the window (at least 1): fewer requests in flight than the receive buffer allows, for
+    /// tests of the flow control.
+    pub fn set_window(&mut self, window: usize) {
+        self.window = window.max(1);
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    pub(crate) async fn send_buf(&mut self) -> Result<()> {
+        let mut off = 0;
+        while off < self.tx.len() {
+            let mut guard = self.fd.writable().await.map_err(|source| Error::Socket {
+                context: "poll writable",
+                source,
+            })?;
+            let chunk = self.tx.get(off..).unwrap_or_default();
+            match guard.try_io(|fd| loop {
+                match send(fd.as_raw_fd(), chunk, MsgFlags::empty()) {
+                    Err(NixErrno::EINTR) => continue,
+                    Err(e) => return Err(std::io::Error::from(e)),
+                    Ok(n) => return Ok(n),
+                }
+            }) {
+                Ok(Ok(n)) => off += n,
+                Ok(Err(source)) => {
+                    return Err(Error::Socket {
+                        context: "send",
+                        source,
+                    })
+                }
+                Err(_would_block) => continue,
+            }
+        }
+        self.tx.clear();
+        Ok(())
+    }
+
+    /// Receives one datagram into `self.rx`; returns its length. ENOBUFS comes back as
+    /// `Err(Error::Socket)` with that errno.
+    pub(crate) async fn recv_one(&mut self) -> Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await.map_err(|source| Error::Socket {
+                context: "poll readable",
+                source,
+            })?;
+            let rx = &mut self.rx;
+            match guard.try_io(|fd| loop {
+                match recv(fd.as_raw_fd(), rx, MsgFlags::empty()) {
+                    Err(NixErrno::EINTR) => continue,
+                    Err(e) => return Err(std::io::Error::from(e)),
+                    Ok(n) => return Ok(n),
+                }
+            }) {
+                Ok(Ok(n)) => return Ok(n),
+                Ok(Err(source)) => {
+                    return Err(Error::Socket {
+                        context: "recv",
+                        source,
+                    })
+                }
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Reads until the `NLMSG_DONE` of a dump whose future was dropped, so the socket can start
+    /// another dump (the kernel refuses a second one with EBUSY).
+    pub(crate) async fn finish_open_dump(&mut self) -> Result<()> {
+        while let Some(seq) = self.dump_open {
+            let n = match self.recv_one().await {
+                Ok(n) => n,
+                Err(e) if is_enobufs(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            for m in MessageIter::new(self.rx.get(..n).unwrap_or_default()) {
+                let m = m?;
+                if m.seq == seq && (m.ty == NLMSG_DONE || m.ty == NLMSG_ERROR) {
+                    self.dump_open = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one request built by `build` (with `NLM_F_ACK`) and reads until its ack; each
+    /// reply message with its sequence number is passed to `each`.
+    async fn request<F>(
+        &mut self,
+        what: &str,
+        build: impl FnOnce(&mut Vec<u8>, u32),
+        mut each: F,
+    ) -> Result<()>
+    where
+        F: FnMut(&Message<'_>) -> Result<()>,
+    {
+        self.finish_open_dump().await?;
+        let seq = self.next_seq();
+        self.tx.clear();
+        build(&mut self.tx, seq);
+        self.send_buf().await?;
+        loop {
+            let n = match self.recv_one().await {
+                Ok(n) => n,
+                Err(e) if is_enobufs(&e) => {
+                    return Err(Error::Lost {
+                        request: what.to_string(),
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            for m in MessageIter::new(self.rx.get(..n).unwrap_or_default()) {
+                let m = m?;
+                if m.seq != seq {
+                    continue;
+                }
+                if m.ty == NLMSG_ERROR {
+                    let ack = m.ack()?;
+                    if ack.error == 0 {
+                        return Ok(());
+                    }
+                    return Err(Error::Request {
+                        request: what.to_string(),
+                        errno: Errno(ack.error.saturating_neg()),
+                    });
+                }
+                each(&m)?;
+            }
+        }
+    }
+
+    async fn resolve_family(&mut self) -> Result<u16> {
+        let mut id = None;
+        let r = self
+            .request(
+                "resolve generic netlink family IPVS",
+                encode_get_family,
+                |m| {
+                    id = Some(decode_family_id(m.genl()?.attrs)?);
+                    Ok(())
+                },
+            )
+            .await;
+        match r {
+            Err(Error::Request { errno, .. }) if errno.0 == 2 => Err(Error::NotAvailable),
+            Err(e) => Err(e),
+            Ok(()) => id.ok_or(Error::NotAvailable),
+        }
+    }
+
+    /// `IPVS_CMD_GET_INFO`: version and connection table size.
+    pub async fn info(&mut self) -> Result<Info> {
+        let family = self.family;
+        let mut info = None;
+        self.request(
+            "get IPVS info",
+            |b, seq| encode_get(b, family, seq, cmd::GET_INFO),
+            |m| {
+                info = Some(decode_info(m.genl()?.attrs)?);
+                Ok(())
+            },
+        )
+        .await?;
+        info.ok_or_else(|| Error::Protocol("GET_INFO: no reply before the ack".into()))
+    }
+
+    /// `IPVS_CMD_GET_CONFIG`: the connection timeouts.
+    pub async fn timeouts(&mut self) -> Result<Timeouts> {
+        let family = self.family;
+        let mut t = None;
+        self.request(
+            "get IPVS timeouts",
+            |b, seq| encode_get(b, family, seq, cmd::GET_CONFIG),
+            |m| {
+                t = Some(decode_timeouts(m.genl()?.attrs)?);
+                Ok(())
+            },
+        )
+        .await?;
+        t.ok_or_else(|| Error::Protocol("GET_CONFIG: no reply before the ack".into()))
+    }
+
+    /// `IPVS_CMD_GET_DAEMON` (a dump): the running sync daemons.
+    pub async fn daemons(&mut self) -> Result<Vec<SyncDaemon>> {
+        let family = self.family;
+        let mut out = Vec::new();
+        self.dump(
+            "list sync daemons",
+            |b, seq| crate::codec::request::encode_dump_daemons(b, family, seq),
+            |m| {
+                out.push(decode_daemon_msg(m.genl()?.attrs)?.daemon);
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// Applies `ops` as one pipelined batch, in order, and reports each operation's outcome.
+    ///
+    /// Returns `Err` only when nothing could be sent; once requests are on the wire the report
+    /// carries what happened to each (a socket failure mid-batch makes the unacknowledged ones
+    /// `Unknown` and the rest `NotSent`, with the reason in `interrupted`).
+    pub async fn apply(&mut self, ops: &[Op]) -> Result<BatchReport> {
+        self.finish_open_dump().await?;
+        let n = ops.len();
+        let mut outcomes = vec![Outcome::NotSent; n];
+        let base = self.seq.wrapping_add(1);
+        self.seq = self.seq.wrapping_add(n as u32);
+        let mut next = 0usize; // next op to send
+        let mut inflight = 0usize;
+        let mut acked = 0usize;
+        let mut interrupted = None;
+        let family = self.family;
+        while acked < next || next < n {
+            // Fill the window.
+            if next < n && inflight < self.window {
+                self.tx.clear();
+                let chunk_start = next;
+                while next < n && inflight < self.window && self.tx.len() < MAX_SEND {
+                    if let Some(op) = ops.get(next) {
+                        encode_op(&mut self.tx, family, base.wrapping_add(next as u32), op);
+                    }
+                    next += 1;
+                    inflight += 1;
+                }
+                match self.send_buf().await {
+                    Ok(()) => {
+                        for o in outcomes.get_mut(chunk_start..next).unwrap_or_default() {
+                            *o = Outcome::Unknown;
+                        }
+                    }
+                    Err(e) => {
+                        // A netlink datagram is delivered whole or not at all.
+                        if chunk_start == 0 {
+                            return Err(e);
+                        }
+                        interrupted = Some(e.to_string());
+                        break;
+                    }
+                }
+                continue;
+            }
+            let len = match self.recv_one().await {
+                Ok(len) => len,
+                Err(e) if is_enobufs(&e) => {
+                    // Acks were dropped. Collect what is still queued, then stop: everything
+                    // unacknowledged is unknown.
+                    interrupted = Some(
+                        "acks lost (ENOBUFS): unacknowledged operations may or may not have \
+                         applied; re-read the table"
+                            .to_string(),
+                    );
+                    self.drain_acks(base, ops, &mut outcomes).await;
+                    break;
+                }
+                Err(e) => {
+                    interrupted = Some(e.to_string());
+                    break;
+                }
+            };
+            let rx = self.rx.get(..len).unwrap_or_default();
+            for m in MessageIter::new(rx) {
+                let Ok(m) = m else { break };
+                if record_ack(&m, base, ops, &mut outcomes).is_some() {
+                    inflight = inflight.saturating_sub(1);
+                    acked += 1;
+                }
+            }
+        }
+        Ok(BatchReport {
+            outcomes,
+            interrupted,
+        })
+    }
+
+    /// After ENOBUFS: reads every ack still queued without waiting.
+    async fn drain_acks(&mut self, base: u32, ops: &[Op], outcomes: &mut [Outcome]) {
+        loop {
+            let res = {
+                let rx = &mut self.rx;
+                let fd = self.fd.get_ref();
+                loop {
+                    match recv(fd.as_raw_fd(), rx, MsgFlags::MSG_DONTWAIT) {
+                        Err(NixErrno::EINTR) | Err(NixErrno::ENOBUFS) => continue,
+                        other => break other,
+                    }
+                }
+            };
+            let Ok(len) = res else { return };
+            let rx = self.rx.get(..len).unwrap_or_default();
+            for m in MessageIter::new(rx).flatten() {
+                record_ack(&m, base, ops, outcomes);
+            }
+        }
+    }
+}
+
+/// Records the ack `m` in `outcomes` when it answers an operation of this batch that is still
+/// waiting; returns that operation's index.
+fn record_ack(m: &Message<'_>, base: u32, ops: &[Op], outcomes: &mut [Outcome]) -> Option<usize> {
+    if m.ty != NLMSG_ERROR && m.ty != NLMSG_OVERRUN {
+        return None;
+    }
+    let i = m.seq.wrapping_sub(base) as usize;
+    let slot = outcomes.get_mut(i)?;
+    if *slot != Outcome::Unknown {
+        return None;
+    }
+    let ack = m.ack().ok()?;
+    let op = ops.get(i)?;
+    *slot = if ack.error == 0 {
+        Outcome::Ok
+    } else {
+        Outcome::Failed(OpError {
+            op: op.to_string(),
+            kind: op_kind(op),
+            errno: Errno(ack.error.saturating_neg()),
+        })
+    };
+    Some(i)
+}
+
+pub(crate) fn is_enobufs(e: &Error) -> bool {
+    matches!(e, Error::Socket { source, .. } if source.raw_os_error() == Some(NixErrno::ENOBUFS as i32))
+}

@@ -1,0 +1,290 @@
+//! Streamed dumps (services, destinations) and consistent snapshots of the whole table.
+//!
+//! The kernel never flags an IPVS dump as interrupted: `ip_vs_genl_dump_services` and
+//! `ip_vs_genl_dump_dests` (`net/netfilter/ipvs/ip_vs_ctl.c`) resume each chunk by position
+//! (`cb->args[0]`) and never set `NLM_F_DUMP_INTR`, so a dump that spans several datagrams while
+//! the table changes can skip or repeat entries. Each chunk, though, is filled in one call under
+//! `__ip_vs_mutex`: a dump whose data arrives in a single datagram is an atomic view.
+//!
+//! [`Conn::snapshot`] builds on that (see docs/ipvs.md, "Consistent snapshots"):
+//! 1. dump the services; duplicates mean a torn read;
+//! 2. dump each service's destinations; ESRCH (the service vanished) or duplicates mean a torn
+//!    read; a destination dump that spanned several datagrams is read again and must agree;
+//! 3. if the services dump spanned several datagrams, dump the services again: the same services
+//!    with the same settings, or it was torn;
+//! 4. on a torn read start over, up to a bounded number of tries, then [`Error::Inconsistent`].
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::codec::dest::decode_dest_msg;
+use crate::codec::msg::{Message, MessageIter, NLMSG_DONE, NLMSG_ERROR};
+use crate::codec::request::{encode_dump_dests, encode_dump_services};
+use crate::codec::service::decode_service_msg;
+use crate::conn::{is_enobufs, Conn};
+use crate::error::{Errno, Error, Result};
+use crate::model::{Destination, Service, ServiceEntry, ServiceKey, Table};
+
+/// How many times [`Conn::snapshot`] reads the table before giving up.
+pub const SNAPSHOT_TRIES: u32 = 8;
+
+/// What a snapshot went through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SnapshotReport {
+    /// How many reads of the table were started (1 when the first was consistent).
+    pub tries: u32,
+    /// Why each discarded read was discarded.
+    pub torn: Vec<String>,
+    /// Dumps issued in total (services and destinations, verifying passes included).
+    pub dumps: u32,
+}
+
+fn without_counters_service(s: &Service) -> Service {
+    Service {
+        stats: None,
+        ..s.clone()
+    }
+}
+
+fn without_counters_dest(d: &Destination) -> Destination {
+    Destination {
+        stats: None,
+        active_conns: 0,
+        inactive_conns: 0,
+        persist_conns: 0,
+        ..d.clone()
+    }
+}
+
+enum Torn {
+    Yes(String),
+    Err(Error),
+}
+
+impl From<Error> for Torn {
+    fn from(e: Error) -> Self {
+        Torn::Err(e)
+    }
+}
+
+impl Conn {
+    /// Runs one dump: sends the request built by `build`, passes each reply message to `each`,
+    /// and returns how many datagrams carried data (1 means the kernel filled it atomically).
+    pub(crate) async fn dump<F>(
+        &mut self,
+        what: &str,
+        build: impl FnOnce(&mut Vec<u8>, u32),
+        mut each: F,
+    ) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> Result<()>,
+    {
+        self.finish_open_dump().await?;
+        let seq = self.next_seq();
+        self.tx.clear();
+        build(&mut self.tx, seq);
+        self.send_buf().await?;
+        self.dump_open = Some(seq);
+        let mut datagrams = 0;
+        loop {
+            let n = match self.recv_one().await {
+                Ok(n) => n,
+                Err(e) if is_enobufs(&e) => {
+                    return Err(Error::Lost {
+                        request: what.to_string(),
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            let mut data = false;
+            let mut finished = None;
+            for m in MessageIter::new(self.rx.get(..n).unwrap_or_default()) {
+                let m = m?;
+                if m.seq != seq {
+                    continue;
+                }
+                match m.ty {
+                    NLMSG_DONE => {
+                        finished = Some(Ok(()));
+                        break;
+                    }
+                    NLMSG_ERROR => {
+                        let ack = m.ack()?;
+                        finished = Some(if ack.error == 0 {
+                            Ok(())
+                        } else {
+                            Err(Error::Request {
+                                request: what.to_string(),
+                                errno: Errno(ack.error.saturating_neg()),
+                            })
+                        });
+                        break;
+                    }
+                    _ => {
+                        data = true;
+                        each(&m)?;
+                    }
+                }
+            }
+            datagrams += usize::from(data);
+            if let Some(r) = finished {
+                self.dump_open = None;
+                return r.map(|()| datagrams);
+            }
+        }
+    }
+
+    async fn services_counted(&mut self) -> Result<(Vec<Service>, usize)> {
+        let family = self.family();
+        let mut out = Vec::new();
+        let chunks = self
+            .dump(
+                "list services",
+                |b, seq| encode_dump_services(b, family, seq),
+                |m| {
+                    out.push(decode_service_msg(m.genl()?.attrs)?.service);
+                    Ok(())
+                },
+            )
+            .await?;
+        Ok((out, chunks))
+    }
+
+    async fn destinations_counted(
+        &mut self,
+        key: &ServiceKey,
+    ) -> Result<(Vec<Destination>, usize)> {
+        let family = self.family();
+        let af = key.af();
+        let mut out = Vec::new();
+        let chunks = self
+            .dump(
+                &format!("list real servers of {key}"),
+                |b, seq| encode_dump_dests(b, family, seq, key),
+                |m| {
+                    out.push(decode_dest_msg(m.genl()?.attrs, af)?.dest);
+                    Ok(())
+                },
+            )
+            .await?;
+        Ok((out, chunks))
+    }
+
+    /// Every service, in the kernel's order (`IPVS_CMD_GET_SERVICE` dump). A single dump: while
+    /// the table changes it may skip or repeat entries; use [`Conn::snapshot`] for a checked view.
+    pub async fn services(&mut self) -> Result<Vec<Service>> {
+        Ok(self.services_counted().await?.0)
+    }
+
+    /// The real servers of one service (`IPVS_CMD_GET_DEST` dump); ESRCH when it does not exist.
+    pub async fn destinations(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
+        Ok(self.destinations_counted(key).await?.0)
+    }
+
+    /// A typed, consistent snapshot of the whole table (services with their real servers).
+    ///
+    /// Fails with [`Error::Inconsistent`] when the table kept changing for
+    /// [`SNAPSHOT_TRIES`] reads.
+    pub async fn snapshot(&mut self) -> Result<Table> {
+        Ok(self.snapshot_report(SNAPSHOT_TRIES).await?.0)
+    }
+
+    /// [`Conn::snapshot`] with a bound on the reads and a report of what it went through.
+    pub async fn snapshot_report(&mut self, tries: u32) -> Result<(Table, SnapshotReport)> {
+        let mut report = SnapshotReport::default();
+        while report.tries < tries.max(1) {
+            report.tries += 1;
+            match self.read_once(&mut report).await {
+                Ok(table) => return Ok((table, report)),
+                Err(Torn::Yes(why)) => report.torn.push(why),
+                Err(Torn::Err(e)) => return Err(e),
+            }
+        }
+        Err(Error::Inconsistent {
+            tries: report.tries,
+        })
+    }
+
+    async fn read_once(&mut self, report: &mut SnapshotReport) -> std::result::Result<Table, Torn> {
+        let (services, chunks) = self.services_counted().await?;
+        report.dumps += 1;
+        let mut seen = HashSet::with_capacity(services.len());
+        for s in &services {
+            if !seen.insert(s.key) {
+                return Err(Torn::Yes(format!("service {} listed twice", s.key)));
+            }
+        }
+        let mut table = Table {
+            services: Vec::with_capacity(services.len()),
+        };
+        for service in services {
+            let dests = self.checked_dests(&service.key, report).await?;
+            table.services.push(ServiceEntry {
+                service,
+                destinations: dests,
+            });
+        }
+        if chunks > 1 {
+            let (again, _) = self.services_counted().await?;
+            report.dumps += 1;
+            let differs = again.len() != table.services.len()
+                || again.iter().zip(&table.services).any(|(a, e)| {
+                    without_counters_service(a) != without_counters_service(&e.service)
+                });
+            if differs {
+                return Err(Torn::Yes(format!(
+                    "services changed during the read ({} then {})",
+                    table.services.len(),
+                    again.len()
+                )));
+            }
+        }
+        Ok(table)
+    }
+
+    async fn checked_dests(
+        &mut self,
+        key: &ServiceKey,
+        report: &mut SnapshotReport,
+    ) -> std::result::Result<Vec<Destination>, Torn> {
+        let (dests, chunks) = match self.destinations_counted(key).await {
+            Ok(r) => r,
+            Err(Error::Request { errno, .. }) if errno.0 == 3 => {
+                return Err(Torn::Yes(format!("service {key} vanished during the read")))
+            }
+            Err(e) => return Err(Torn::Err(e)),
+        };
+        report.dumps += 1;
+        let mut seen = HashSet::with_capacity(dests.len());
+        for d in &dests {
+            if !seen.insert(d.key()) {
+                return Err(Torn::Yes(format!(
+                    "real server {} of {key} listed twice",
+                    d.key()
+                )));
+            }
+        }
+        if chunks > 1 {
+            let (again, _) = match self.destinations_counted(key).await {
+                Ok(r) => r,
+                Err(Error::Request { errno, .. }) if errno.0 == 3 => {
+                    return Err(Torn::Yes(format!("service {key} vanished during the read")))
+                }
+                Err(e) => return Err(Torn::Err(e)),
+            };
+            report.dumps += 1;
+            let differs = again.len() != dests.len()
+                || again
+                    .iter()
+                    .zip(&dests)
+                    .any(|(a, b)| without_counters_dest(a) != without_counters_dest(b));
+            if differs {
+                return Err(Torn::Yes(format!(
+                    "real servers of {key} changed during the read"
+                )));
+            }
+        }
+        Ok(dests)
+    }
+}

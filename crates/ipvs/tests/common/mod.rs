@@ -1,0 +1,88 @@
+//! Helpers shared by the kernel tests: a fresh network namespace per test, a current-thread
+//! tokio runtime and a `Conn` created on the namespace's thread, and `ipvsadm` as the oracle.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::process::Command;
+
+use ipvs::{Conn, Destination, Forwarding, Protocol, Scheduler, Service, ServiceKey};
+use testns::Netns;
+
+/// Runs `f` with a fresh `Conn` inside a fresh network namespace (on the namespace's thread).
+pub fn with_conn<F, Fut, T>(f: F) -> T
+where
+    F: FnOnce(Conn) -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    let ns = Netns::new("ipvs").expect("create netns");
+    ns.run(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let conn = Conn::connect().await.expect("connect");
+            f(conn).await
+        })
+    })
+    .expect("run in netns")
+}
+
+/// Runs ipvsadm (in the calling thread's namespace) and returns its stdout; panics on failure.
+pub fn ipvsadm(args: &[&str]) -> String {
+    let out = Command::new("ipvsadm")
+        .args(args)
+        .output()
+        .expect("ipvsadm");
+    assert!(
+        out.status.success(),
+        "ipvsadm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `ipvsadm -Sn` as a list of lines.
+pub fn save() -> Vec<String> {
+    ipvsadm(&["-Sn"]).lines().map(str::to_string).collect()
+}
+
+/// A TCP key.
+pub fn tcp(addr: &str, port: u16) -> ServiceKey {
+    ServiceKey::Inet {
+        protocol: Protocol::Tcp,
+        addr: addr.parse().unwrap(),
+        port,
+    }
+}
+
+/// A service with ipvsadm's defaults.
+pub fn svc(key: ServiceKey, s: Scheduler) -> Service {
+    Service::new(key, s)
+}
+
+/// A destination.
+pub fn dest(addr: &str, port: u16, fwd: Forwarding, weight: i32) -> Destination {
+    let mut d = Destination::new(addr.parse().unwrap(), port, fwd);
+    d.weight = weight;
+    d
+}
+
+/// True when the running kernel has the scheduler module `ip_vs_NAME`.
+pub fn has_module(name: &str) -> bool {
+    let rel = String::from_utf8_lossy(
+        &Command::new("uname")
+            .arg("-r")
+            .output()
+            .expect("uname")
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    Command::new("modinfo")
+        .args(["-k", &rel, name])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
