@@ -182,8 +182,14 @@ impl VrrpSocket {
                     .map_err(|e| NetError::io(ctx("IP_MULTICAST_LOOP off"), e))?;
                 // Internetwork control, as keepalived sets it; a failure here is harmless.
                 let _ = sock.set_tos_v4(0xc0);
-                sock.bind(&SockAddr::from(SocketAddr::new(IpAddr::V4(src), 0)))
-                    .map_err(|e| NetError::io(ctx(&format!("bind {src}")), e))?;
+                // A raw IPv4 socket bound to an address only receives datagrams sent to that
+                // address (`raw_v4_match`), which would filter out 224.0.0.18: in multicast
+                // mode the source is set with IP_MULTICAST_IF instead; in unicast mode the
+                // peers send to `src`, so binding is both the source and the right filter.
+                if cfg.transport != Transport::Multicast {
+                    sock.bind(&SockAddr::from(SocketAddr::new(IpAddr::V4(src), 0)))
+                        .map_err(|e| NetError::io(ctx(&format!("bind {src}")), e))?;
+                }
                 if cfg.transport == Transport::Multicast {
                     sock.join_multicast_v4_n(
                         &VRRP_GROUP_V4,
