@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
 use ipvs::ipvsadm::{self, Layout, LineOp, ListOptions};
-use ipvs::{Info, Table};
 
 /// `director ipvs ...`
 #[derive(Debug, Subcommand)]
@@ -142,7 +141,7 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
         eprintln!("director ipvs restore: reading stdin: {e}");
         return Ok(ExitCode::from(2));
     }
-    let ops: Vec<LineOp> = match ipvsadm::parse(&input) {
+    let parsed: Vec<LineOp> = match ipvsadm::parse(&input) {
         Ok(ops) => ops,
         Err(e) => {
             let n = e.errors.len();
@@ -157,14 +156,16 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
         }
     };
     if dry_run {
-        let mut text = String::with_capacity(ops.len() * 48);
-        for l in &ops {
+        let mut text = String::with_capacity(parsed.len() * 48);
+        for l in &parsed {
             text.push_str(&format!("line {}: {}\n", l.line, l.op));
         }
         print(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let failures = runtime()?.block_on(kernel::apply(&ops))?;
+    let (lines, ops): (Vec<usize>, Vec<ipvs::Op>) =
+        parsed.into_iter().map(|l| (l.line, l.op)).unzip();
+    let failures = runtime()?.block_on(kernel::apply(&lines, &ops))?;
     if failures.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -179,28 +180,45 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-/// The only place that talks to the kernel (through `ipvs::conn`).
+/// The only place that talks to the kernel (through `ipvs::Conn`).
 mod kernel {
-    use super::*;
+    use ipvs::{Conn, Info, Op, Outcome, Table};
 
-    /// One snapshot of the whole table.
+    /// One consistent snapshot of the whole table.
     pub(super) async fn snapshot() -> anyhow::Result<Table> {
-        todo_conn()
+        let mut conn = Conn::connect().await?;
+        Ok(conn.snapshot().await?)
     }
 
     /// The IPVS info (version, connection table size) and one snapshot.
     pub(super) async fn info_and_snapshot() -> anyhow::Result<(Info, Table)> {
-        todo_conn()
+        let mut conn = Conn::connect().await?;
+        let info = conn.info().await?;
+        Ok((info, conn.snapshot().await?))
     }
 
-    /// Applies the operations as one batch; returns one message per failed or unknown
-    /// operation, each starting with `line N:`.
-    pub(super) async fn apply(ops: &[LineOp]) -> anyhow::Result<Vec<String>> {
-        let _ = ops;
-        todo_conn()
-    }
-
-    fn todo_conn<T>() -> anyhow::Result<T> {
-        anyhow::bail!("the IPVS connection (ipvs::conn) is not built yet")
+    /// Applies the operations as one batch; returns one message per refused, unknown or unsent
+    /// operation, each starting with `line N:` (`lines[i]` is the line of `ops[i]`).
+    pub(super) async fn apply(lines: &[usize], ops: &[Op]) -> anyhow::Result<Vec<String>> {
+        let mut conn = Conn::connect().await?;
+        let report = conn.apply(ops).await?;
+        let mut out = Vec::new();
+        for (i, outcome) in report.outcomes.iter().enumerate() {
+            let line = lines.get(i).copied().unwrap_or(0);
+            let what = || ops.get(i).map(ToString::to_string).unwrap_or_default();
+            match outcome {
+                Outcome::Ok => {}
+                Outcome::Failed(e) => out.push(format!("line {line}: {e}")),
+                Outcome::Unknown => out.push(format!(
+                    "line {line}: {}: result unknown (its acknowledgement was lost): check the table with `director ipvs save`",
+                    what()
+                )),
+                Outcome::NotSent => out.push(format!("line {line}: {}: not sent", what())),
+            }
+        }
+        if let Some(why) = &report.interrupted {
+            out.push(format!("the batch stopped early: {why}"));
+        }
+        Ok(out)
     }
 }
