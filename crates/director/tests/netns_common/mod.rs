@@ -1,0 +1,229 @@
+//! Shared helpers of the `netns_*` tests: a bridge, nodes in namespaces, and the `director`
+//! binary run in them the way an operator runs it (`ip netns exec NS director run -c FILE`).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use testns::{Bridge, Netns};
+
+/// The director binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_director");
+
+/// A test LAN: one bridge, and a temp dir for configs, sockets and logs.
+pub struct Lan {
+    pub bridge: Bridge,
+    pub dir: PathBuf,
+}
+
+impl Lan {
+    pub fn new() -> Lan {
+        let bridge = Bridge::new("dbr").expect("bridge");
+        let dir = std::env::temp_dir().join(format!("director-netns-{}", bridge.name()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Lan { bridge, dir }
+    }
+
+    /// A namespace plugged into the bridge as `eth0` with `cidr` (IPv6 DAD off so addresses are
+    /// usable at once). Returns the host with the name of its bridge-side port.
+    pub fn host(&self, name: &str, cidr: &str) -> Host {
+        let ns = Netns::new("dns").expect("netns");
+        ns.sh("sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0")
+            .expect("sysctl");
+        let port = ns.plug(&self.bridge, "eth0", cidr).expect("plug");
+        Host {
+            name: name.to_string(),
+            ns,
+            port,
+            dir: self.dir.clone(),
+            child: None,
+        }
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the logs of a failed test on stderr.
+            if let Ok(rd) = std::fs::read_dir(&self.dir) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.extension().is_some_and(|x| x == "log") {
+                        let text = std::fs::read_to_string(&p).unwrap_or_default();
+                        eprintln!("==== {} ====\n{text}", p.display());
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A namespace on the LAN, optionally running `director run`.
+pub struct Host {
+    pub name: String,
+    pub ns: Netns,
+    /// The bridge-side veth.
+    pub port: String,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Host {
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.yaml", self.name))
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join(format!("{}.sock", self.name))
+    }
+
+    /// Writes `global:` (this host's socket) plus `instances_yaml` as the config file.
+    pub fn write_config(&self, instances_yaml: &str) {
+        let text = format!(
+            "global:\n  status_socket: {}\n  log_level: debug\ninstances:\n{instances_yaml}",
+            self.socket().display()
+        );
+        std::fs::write(self.config_path(), text).expect("write config");
+    }
+
+    /// Starts `director run -c FILE` inside the namespace, stderr to `NAME.log`.
+    pub fn start(&mut self, instances_yaml: &str) {
+        self.write_config(instances_yaml);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{}.log", self.name)))
+            .expect("log file");
+        let child = self
+            .ns
+            .command(BIN)
+            .args(["run", "-c"])
+            .arg(self.config_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn director");
+        self.child = Some(child);
+        wait_for(Duration::from_secs(5), "status socket answers", || {
+            self.status_json().is_some()
+        });
+    }
+
+    /// `director status --json --socket S` (run from the host: the socket is a file).
+    pub fn status_json(&self) -> Option<serde_json::Value> {
+        let out = Command::new(BIN)
+            .args(["status", "--json", "--socket"])
+            .arg(self.socket())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// The state of the first instance (`MASTER`, `BACKUP`, `FAULT`, `INIT`).
+    pub fn state(&self) -> Option<String> {
+        self.instance_field("state")
+    }
+
+    /// A string field of the first instance in the status document.
+    pub fn instance_field(&self, key: &str) -> Option<String> {
+        let v = self.status_json()?;
+        v.get("instances")?
+            .get(0)?
+            .get(key)?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Whether `addr` is on this host's eth0.
+    pub fn has_addr(&self, addr: &str) -> bool {
+        self.ns
+            .sh("ip -o addr show dev eth0")
+            .map(|s| s.contains(&format!(" {addr}/")))
+            .unwrap_or(false)
+    }
+
+    pub fn mac(&self) -> String {
+        self.ns
+            .sh("cat /sys/class/net/eth0/address")
+            .expect("mac")
+            .trim()
+            .to_string()
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args([&format!("-{sig}"), &c.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Waits for the daemon to exit (at most `limit`).
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                self.child = None;
+                return st;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{} did not exit within {limit:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGKILL, as a crash: the process is gone, its VIP stays where it was.
+    pub fn crash(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn wait_state(&self, want: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        wait_for(limit, &format!("{} becomes {want}", self.name), || {
+            self.state().as_deref() == Some(want)
+        });
+        start.elapsed()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `f` every 10 ms until it holds; panics with `what` after `limit`.
+pub fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One instance in YAML (list item), 100 ms adverts; `extra` lines are indented by the caller.
+pub fn instance(name: &str, vrid: u8, priority: u8, vip: &str, extra: &str) -> String {
+    format!(
+        "  - name: {name}\n    interface: eth0\n    virtual_router_id: {vrid}\n    priority: {priority}\n    advert_interval: 100ms\n    virtual_ipaddress: [\"{vip}\"]\n{extra}"
+    )
+}

@@ -1,0 +1,266 @@
+//! Two `director run` processes in namespaces on a bridge, configured with YAML files, as an
+//! operator runs them: election, preemption, crash and graceful failover, partition and heal,
+//! `director status --json`. 100 ms adverts keep every test within a few seconds.
+
+mod netns_common;
+
+use std::time::{Duration, Instant};
+
+use netns_common::{instance, wait_for, Lan, BIN};
+
+const VIP: &str = "192.0.2.100";
+const VIP24: &str = "192.0.2.100/24";
+const IGNORE: &str = "needs root and network namespaces: tests/check runs it";
+
+/// RFC 9568 - Section 6.1: Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time, with
+/// Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256; in milliseconds.
+fn master_down_ms(priority: u64, adver_ms: u64) -> u64 {
+    3 * adver_ms + (256 - priority) * adver_ms / 256
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn election_by_priority_and_status_json() {
+    let _ = IGNORE;
+    let lan = Lan::new();
+    let mut a = lan.host("a", "192.0.2.1/24");
+    let mut b = lan.host("b", "192.0.2.2/24");
+    a.start(&instance("web", 51, 150, VIP24, ""));
+    b.start(&instance("web", 51, 100, VIP24, ""));
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("BACKUP", Duration::from_secs(1));
+    wait_for(Duration::from_secs(1), "VIP on a", || a.has_addr(VIP));
+    assert!(!b.has_addr(VIP), "the backup holds no VIP");
+
+    // The status document, from the running daemon.
+    let doc = b.status_json().expect("status");
+    let i = &doc["instances"][0];
+    assert_eq!(doc["version"], 1);
+    assert_eq!(i["name"], "web");
+    assert_eq!(i["interface"], "eth0");
+    assert_eq!(i["vrid"], 51);
+    assert_eq!(i["vrrp_version"], 3);
+    assert_eq!(i["state"], "BACKUP");
+    assert_eq!(i["vips"][0], VIP24);
+    assert_eq!(i["master"], "192.0.2.1", "backup knows the master: {doc}");
+    assert_eq!(i["priority"], 100);
+    assert_eq!(i["effective_priority"], 100);
+    assert_eq!(i["last_transition"]["to"], "BACKUP");
+    assert!(i["last_transition"]["at_unix_ms"].as_u64().unwrap_or(0) > 1_600_000_000_000);
+
+    // The human table.
+    let out = std::process::Command::new(BIN)
+        .args(["status", "--socket"])
+        .arg(a.socket())
+        .output()
+        .expect("status");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("INSTANCE  IFACE  VRID  STATE"), "{table}");
+    assert!(
+        table.contains("web       eth0   51    MASTER  150"),
+        "{table}"
+    );
+
+    // A stable pair: still one master after several adverts.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(a.state().as_deref(), Some("MASTER"));
+    assert_eq!(b.state().as_deref(), Some("BACKUP"));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn equal_priority_higher_primary_address_wins() {
+    // RFC 9568 - Section 6.4.3 ({Active}): "If the Priority in the ADVERTISEMENT is equal to the
+    // local Priority and the primary IPvX Address of the sender is greater than the local
+    // primary IPvX Address, then ... transition to the {Backup} state". The tie-break is between
+    // two masters (a Backup never preempts an equal-priority master), so both start apart.
+    let lan = Lan::new();
+    let mut a = lan.host("a", "192.0.2.1/24");
+    let mut b = lan.host("b", "192.0.2.2/24");
+    isolate(&[&a.port, &b.port], true);
+    a.start(&instance("web", 52, 100, VIP24, ""));
+    b.start(&instance("web", 52, 100, VIP24, ""));
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("MASTER", Duration::from_secs(3));
+    isolate(&[&a.port, &b.port], false);
+    a.wait_state("BACKUP", Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        b.state().as_deref(),
+        Some("MASTER"),
+        "192.0.2.2 > 192.0.2.1 wins"
+    );
+    assert_eq!(a.state().as_deref(), Some("BACKUP"));
+    assert!(b.has_addr(VIP) && !a.has_addr(VIP));
+}
+
+/// Bridge port isolation: isolated ports do not reach each other; links stay up.
+fn isolate(ports: &[&String], on: bool) {
+    for p in ports {
+        let v = if on { "on" } else { "off" };
+        testns::run(&["bridge", "link", "set", "dev", p, "isolated", v]).expect("bridge isolated");
+    }
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn preempt_and_nopreempt() {
+    let lan = Lan::new();
+    // b (lower priority) is master alone; a (higher) joins and preempts.
+    let mut a = lan.host("a", "192.0.2.1/24");
+    let mut b = lan.host("b", "192.0.2.2/24");
+    b.start(&instance("web", 53, 100, VIP24, ""));
+    b.wait_state("MASTER", Duration::from_secs(3));
+    a.start(&instance("web", 53, 150, VIP24, ""));
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("BACKUP", Duration::from_secs(1));
+    wait_for(Duration::from_secs(1), "VIP moved to a", || {
+        a.has_addr(VIP) && !b.has_addr(VIP)
+    });
+
+    // Same again with `preempt: false` on the higher-priority node: it stays backup.
+    let lan2 = Lan::new();
+    let mut c = lan2.host("c", "192.0.2.1/24");
+    let mut d = lan2.host("d", "192.0.2.2/24");
+    d.start(&instance("web", 53, 100, VIP24, ""));
+    d.wait_state("MASTER", Duration::from_secs(3));
+    c.start(&instance("web", 53, 150, VIP24, "    preempt: false\n"));
+    c.wait_state("BACKUP", Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        c.state().as_deref(),
+        Some("BACKUP"),
+        "nopreempt: c must not take over"
+    );
+    assert_eq!(d.state().as_deref(), Some("MASTER"));
+    assert!(d.has_addr(VIP) && !c.has_addr(VIP));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn crash_of_the_master_backup_takes_over_within_master_down_interval() {
+    let lan = Lan::new();
+    let mut a = lan.host("a", "192.0.2.1/24");
+    let mut b = lan.host("b", "192.0.2.2/24");
+    a.start(&instance("web", 54, 150, VIP24, ""));
+    b.start(&instance("web", 54, 100, VIP24, ""));
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("BACKUP", Duration::from_secs(1));
+    let t0 = Instant::now();
+    a.crash();
+    b.wait_state("MASTER", Duration::from_secs(3));
+    let took = t0.elapsed();
+    // b's own priority sets its Master_Down_Interval: 300 ms + 60 ms skew; margin for the
+    // status polling (a process per poll) and a loaded host.
+    let limit = Duration::from_millis(master_down_ms(100, 100) + 300);
+    assert!(took <= limit, "failover took {took:?}, limit {limit:?}");
+    assert!(
+        took >= Duration::from_millis(200),
+        "took {took:?}: faster than 2 adverts, b cannot have waited"
+    );
+    wait_for(Duration::from_millis(500), "VIP on b", || b.has_addr(VIP));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn graceful_stop_hands_over_within_skew_time_and_removes_the_vip() {
+    let lan = Lan::new();
+    let mut a = lan.host("a", "192.0.2.1/24");
+    let mut b = lan.host("b", "192.0.2.2/24");
+    a.start(&instance("web", 55, 150, VIP24, ""));
+    b.start(&instance("web", 55, 100, VIP24, ""));
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("BACKUP", Duration::from_secs(1));
+    wait_for(Duration::from_secs(1), "VIP on a", || a.has_addr(VIP));
+    let t0 = Instant::now();
+    a.signal("TERM");
+    b.wait_state("MASTER", Duration::from_secs(2));
+    let took = t0.elapsed();
+    // RFC 9568 - Section 6.4.2: on a priority-0 advert the backup sets its Master_Down_Timer
+    // to Skew_Time (60 ms at priority 100); margin for polling.
+    assert!(
+        took <= Duration::from_millis(60 + 250),
+        "handover took {took:?}"
+    );
+    let status = a.wait_exit(Duration::from_secs(6));
+    assert!(status.success(), "director exits 0 on SIGTERM: {status}");
+    assert!(!a.has_addr(VIP), "the stopped node left its VIP behind");
+    assert!(!a.socket().exists(), "the status socket file is removed");
+    wait_for(Duration::from_millis(500), "VIP on b", || b.has_addr(VIP));
+    let doc = b.status_json().expect("status");
+    let reason = doc["instances"][0]["last_transition"]["reason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(!reason.is_empty(), "{doc}");
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn partition_and_heal_one_master_and_the_client_follows() {
+    let lan = Lan::new();
+    let mut a = lan.host("a", "192.0.2.1/24");
+    let mut b = lan.host("b", "192.0.2.2/24");
+    let client = lan.host("client", "192.0.2.50/24");
+    a.start(&instance("web", 56, 150, VIP24, ""));
+    b.start(&instance("web", 56, 100, VIP24, ""));
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("BACKUP", Duration::from_secs(1));
+
+    // Partition: the two directors' bridge ports are isolated from each other (links stay up;
+    // the client's port is not isolated, so it still reaches both).
+    isolate(&[&a.port, &b.port], true);
+    b.wait_state("MASTER", Duration::from_secs(3));
+    assert_eq!(
+        a.state().as_deref(),
+        Some("MASTER"),
+        "split brain: both are master"
+    );
+    // The client talks to b during the split (b announced last).
+    wait_for(
+        Duration::from_secs(2),
+        "client's neighbour entry points to b",
+        || {
+            client
+                .ns
+                .sh(&format!(
+                    "ping -c1 -W1 {VIP} >/dev/null 2>&1; ip neigh show {VIP}"
+                ))
+                .map(|s| s.contains(&b.mac()))
+                .unwrap_or(false)
+        },
+    );
+
+    // Heal.
+    isolate(&[&a.port, &b.port], false);
+    let t0 = Instant::now();
+    b.wait_state("BACKUP", Duration::from_secs(2));
+    let one = t0.elapsed();
+    assert!(
+        one <= Duration::from_millis(100 + 200),
+        "one master {one:?} after heal (advert interval 100 ms + polling margin)"
+    );
+    assert_eq!(a.state().as_deref(), Some("MASTER"));
+    // The client reaches the VIP on the survivor within 1 s: its neighbour entry moves to a
+    // (a re-announces when it hears the lower-priority master).
+    let a_mac = a.mac();
+    wait_for(
+        Duration::from_secs(1),
+        "client reaches the VIP on a",
+        || {
+            client
+                .ns
+                .sh(&format!(
+                    "ping -c1 -W1 {VIP} >/dev/null 2>&1 && ip neigh show {VIP}"
+                ))
+                .map(|s| s.contains(&a_mac))
+                .unwrap_or(false)
+        },
+    );
+    assert!(
+        t0.elapsed() <= Duration::from_millis(1300),
+        "client followed after {:?}",
+        t0.elapsed()
+    );
+    assert!(!b.has_addr(VIP), "b released the VIP");
+}
