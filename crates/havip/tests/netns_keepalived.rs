@@ -121,7 +121,7 @@ fn keepalived_master_ours_backup(version: Version, vrid: u8, advert: &str, limit
     let node = Node::start(o.clone(), ours(version, vrid, 100));
     node.wait(limit, "ours backup of keepalived", |s| {
         s.state == State::Backup
-            && s.master == Some("192.0.2.1".parse().unwrap())
+            && s.master == Some("192.0.2.1".parse().expect("addr"))
             && s.counters.adverts_rx > 2
     });
     std::thread::sleep(limit / 2);
@@ -130,7 +130,7 @@ fn keepalived_master_ours_backup(version: Version, vrid: u8, advert: &str, limit
     ka.stop();
     let took = node.wait_state(State::Master, limit);
     assert!(has_addr(&o, VIP) && !has_addr(&k, VIP));
-    let last = node.status.borrow().last_transition.clone().unwrap();
+    let last = node.status.borrow().last_transition.clone().expect("a transition");
     assert!(
         last.reason.contains("resigned"),
         "{} after {took:?}",
