@@ -459,3 +459,24 @@ fn labels_are_distinct_and_listed() {
         assert!(!r.to_string().is_empty());
     }
 }
+
+#[test]
+fn both_ones_complement_zeros_verify() {
+    // Find the address whose message sums to 0xffff, so that its checksum is 0x0000; the
+    // other representation of zero, 0xffff, must verify too (the fuzzer found this one).
+    let f = v3_ipv4();
+    let found = (0..=u16::MAX).find_map(|w| {
+        let [x, y] = w.to_be_bytes();
+        let a = Advert {
+            addresses: vec![IpAddr::from([192, 168, x, y])],
+            ..expected_v3_ipv4(150)
+        };
+        let b = encode(&a, f.meta.src, f.meta.dst).expect("encode");
+        (b[6..8] == [0, 0]).then_some((a, b))
+    });
+    let (advert, mut b) = found.expect("some address sums to 0xffff");
+    assert_eq!(decode(&f.meta, &b), Ok(advert.clone()));
+    b[6] = 0xff;
+    b[7] = 0xff;
+    assert_eq!(decode(&f.meta, &b), Ok(advert));
+}
