@@ -131,6 +131,16 @@ impl Conn {
     ///
     /// Fails with [`Error::NotAvailable`] when the kernel has no IPVS ("load ip_vs").
     pub async fn connect() -> Result<Conn> {
+        Self::connect_inner(None).await
+    }
+
+    /// Like [`Conn::connect`] but with a receive buffer of `bytes` (`SO_RCVBUF`, not forced):
+    /// for tests of the flow control and for processes that must stay small.
+    pub async fn connect_with_rcvbuf(bytes: usize) -> Result<Conn> {
+        Self::connect_inner(Some(bytes)).await
+    }
+
+    async fn connect_inner(rcvbuf: Option<usize>) -> Result<Conn> {
         let fd = socket(
             SockFamily::Netlink,
             SockType::Raw,
@@ -139,8 +149,15 @@ impl Conn {
         )
         .map_err(sock_err("socket"))?;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(sock_err("bind"))?;
-        if setsockopt(&fd, sockopt::RcvBufForce, &RCVBUF_WANTED).is_err() {
-            let _ = setsockopt(&fd, sockopt::RcvBuf, &RCVBUF_WANTED);
+        match rcvbuf {
+            Some(bytes) => {
+                setsockopt(&fd, sockopt::RcvBuf, &bytes).map_err(sock_err("SO_RCVBUF"))?
+            }
+            None => {
+                if setsockopt(&fd, sockopt::RcvBufForce, &RCVBUF_WANTED).is_err() {
+                    let _ = setsockopt(&fd, sockopt::RcvBuf, &RCVBUF_WANTED);
+                }
+            }
         }
         if setsockopt(&fd, sockopt::SndBufForce, &SNDBUF_WANTED).is_err() {
             let _ = setsockopt(&fd, sockopt::SndBuf, &SNDBUF_WANTED);
