@@ -84,7 +84,8 @@ impl Errno {
     /// `ip_vs_ctl.c`: `ip_vs_add_service` returns EEXIST for an existing service;
     /// `ip_vs_genl_set_cmd` returns ESRCH when "service not found"; `ip_vs_del_dest` /
     /// `ip_vs_edit_dest` return ENOENT for a missing destination; `ip_vs_scheduler_get` failing
-    /// makes an add return ENOENT ("Scheduler module ip_vs_%s not found").
+    /// makes an add return ENOENT ("Scheduler module ip_vs_%s not found"); `ip_vs_add_dest`
+    /// returns ERANGE for a negative weight or `l_threshold > u_threshold`.
     pub fn meaning(self, kind: OpKind) -> &'static str {
         match (self.0, kind) {
             (17, OpKind::Daemon) => "a sync daemon of this state is already running",
@@ -93,6 +94,7 @@ impl Errno {
             (2, OpKind::Service) => "scheduler or persistence engine not found",
             (2, _) => "no such destination",
             (22, _) => "invalid argument",
+            (34, _) => "out of range (a negative weight, or lower threshold above upper)",
             (16, _) => "busy",
             (12, _) => "out of memory",
             (1, _) => "operation not permitted (needs CAP_NET_ADMIN)",
