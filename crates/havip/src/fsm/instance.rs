@@ -254,7 +254,9 @@ impl Instance {
             self.down_cause = DownCause::AdvertsStopped { last_master: from };
             self.master = Some(from);
         } else {
-            // Discarded: the timer keeps running and we take over when it fires.
+            // Discarded: the timer keeps running and we take over when it fires. The sender is
+            // still the Master on the wire until then.
+            self.master = Some(from);
             self.down_cause = DownCause::Preempting {
                 from,
                 priority: advert.priority,

@@ -64,7 +64,7 @@ pub enum DropReason {
     /// non zero." (Also applied to the VRRPv2 Adver Int, which would make every timer zero.)
     ZeroInterval,
     /// The IP source and destination are of different families, or VRRPv2 arrived over IPv6
-    /// (RFC 3768 - Section 1: VRRPv2 is "for IPv4").
+    /// (RFC 3768 defines VRRPv2 for IPv4 only).
     FamilyMismatch,
     /// RFC 3768 - Section 5.3.6: Auth Type "0 - No Authentication, 1 - Reserved, 2 - Reserved";
     /// we support 0 and 1 (keepalived's "PASS"), not 2 (IP AH, which is not protocol 112).

@@ -75,8 +75,9 @@ impl fmt::Display for Version {
 /// Authentication Data field.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub enum Auth {
-    /// Auth Type 0. RFC 3768 - Section 5.3.10: "This field MUST be set to zero on transmission
-    /// and ignored on reception."
+    /// Auth Type 0 ("No Authentication"). The 8 Authentication Data bytes are sent as zeros
+    /// (RFC 3768 - Section 5.3.10: "It SHOULD be set to zero on transmission and ignored on
+    /// reception."), as keepalived does.
     #[default]
     None,
     /// Auth Type 1: the password, zero-padded to 8 bytes.
