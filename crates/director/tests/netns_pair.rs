@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use netns_common::{instance, wait_for, Lan, BIN};
 
-const VIP: &str = "192.0.2.100";
-const VIP24: &str = "192.0.2.100/24";
+const VIP: &str = "198.51.100.100";
+const VIP24: &str = "198.51.100.100/24";
 const IGNORE: &str = "needs root and network namespaces: tests/check runs it";
 
 /// RFC 9568 - Section 6.1: Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time, with
@@ -23,8 +23,8 @@ fn master_down_ms(priority: u64, adver_ms: u64) -> u64 {
 fn election_by_priority_and_status_json() {
     let _ = IGNORE;
     let lan = Lan::new();
-    let mut a = lan.host("a", "192.0.2.1/24");
-    let mut b = lan.host("b", "192.0.2.2/24");
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
     a.start(&instance("web", 51, 150, VIP24, ""));
     b.start(&instance("web", 51, 100, VIP24, ""));
     a.wait_state("MASTER", Duration::from_secs(3));
@@ -42,7 +42,10 @@ fn election_by_priority_and_status_json() {
     assert_eq!(i["vrrp_version"], 3);
     assert_eq!(i["state"], "BACKUP");
     assert_eq!(i["vips"][0], VIP24);
-    assert_eq!(i["master"], "192.0.2.1", "backup knows the master: {doc}");
+    assert_eq!(
+        i["master"], "198.51.100.1",
+        "backup knows the master: {doc}"
+    );
     assert_eq!(i["priority"], 100);
     assert_eq!(i["effective_priority"], 100);
     assert_eq!(i["last_transition"]["to"], "BACKUP");
@@ -75,8 +78,8 @@ fn equal_priority_higher_primary_address_wins() {
     // primary IPvX Address, then ... transition to the {Backup} state". The tie-break is between
     // two masters (a Backup never preempts an equal-priority master), so both start apart.
     let lan = Lan::new();
-    let mut a = lan.host("a", "192.0.2.1/24");
-    let mut b = lan.host("b", "192.0.2.2/24");
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
     isolate(&[&a.port, &b.port], true);
     a.start(&instance("web", 52, 100, VIP24, ""));
     b.start(&instance("web", 52, 100, VIP24, ""));
@@ -88,7 +91,7 @@ fn equal_priority_higher_primary_address_wins() {
     assert_eq!(
         b.state().as_deref(),
         Some("MASTER"),
-        "192.0.2.2 > 192.0.2.1 wins"
+        "198.51.100.2 > 198.51.100.1 wins"
     );
     assert_eq!(a.state().as_deref(), Some("BACKUP"));
     assert!(b.has_addr(VIP) && !a.has_addr(VIP));
@@ -107,8 +110,8 @@ fn isolate(ports: &[&String], on: bool) {
 fn preempt_and_nopreempt() {
     let lan = Lan::new();
     // b (lower priority) is master alone; a (higher) joins and preempts.
-    let mut a = lan.host("a", "192.0.2.1/24");
-    let mut b = lan.host("b", "192.0.2.2/24");
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
     b.start(&instance("web", 53, 100, VIP24, ""));
     b.wait_state("MASTER", Duration::from_secs(3));
     a.start(&instance("web", 53, 150, VIP24, ""));
@@ -120,8 +123,8 @@ fn preempt_and_nopreempt() {
 
     // Same again with `preempt: false` on the higher-priority node: it stays backup.
     let lan2 = Lan::new();
-    let mut c = lan2.host("c", "192.0.2.1/24");
-    let mut d = lan2.host("d", "192.0.2.2/24");
+    let mut c = lan2.host("c", "198.51.100.1/24");
+    let mut d = lan2.host("d", "198.51.100.2/24");
     d.start(&instance("web", 53, 100, VIP24, ""));
     d.wait_state("MASTER", Duration::from_secs(3));
     c.start(&instance("web", 53, 150, VIP24, "    preempt: false\n"));
@@ -140,8 +143,8 @@ fn preempt_and_nopreempt() {
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn crash_of_the_master_backup_takes_over_within_master_down_interval() {
     let lan = Lan::new();
-    let mut a = lan.host("a", "192.0.2.1/24");
-    let mut b = lan.host("b", "192.0.2.2/24");
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
     a.start(&instance("web", 54, 150, VIP24, ""));
     b.start(&instance("web", 54, 100, VIP24, ""));
     a.wait_state("MASTER", Duration::from_secs(3));
@@ -165,8 +168,8 @@ fn crash_of_the_master_backup_takes_over_within_master_down_interval() {
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn graceful_stop_hands_over_within_skew_time_and_removes_the_vip() {
     let lan = Lan::new();
-    let mut a = lan.host("a", "192.0.2.1/24");
-    let mut b = lan.host("b", "192.0.2.2/24");
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
     a.start(&instance("web", 55, 150, VIP24, ""));
     b.start(&instance("web", 55, 100, VIP24, ""));
     a.wait_state("MASTER", Duration::from_secs(3));
@@ -199,9 +202,9 @@ fn graceful_stop_hands_over_within_skew_time_and_removes_the_vip() {
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn partition_and_heal_one_master_and_the_client_follows() {
     let lan = Lan::new();
-    let mut a = lan.host("a", "192.0.2.1/24");
-    let mut b = lan.host("b", "192.0.2.2/24");
-    let client = lan.host("client", "192.0.2.50/24");
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
+    let client = lan.host("client", "198.51.100.50/24");
     a.start(&instance("web", 56, 150, VIP24, ""));
     b.start(&instance("web", 56, 100, VIP24, ""));
     a.wait_state("MASTER", Duration::from_secs(3));

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use netns_common::{instance, wait_for, Host, Lan, BIN};
 
-const VIP: &str = "192.0.2.100";
-const VIP24: &str = "192.0.2.100/24";
+const VIP: &str = "198.51.100.100";
+const VIP24: &str = "198.51.100.100/24";
 
 /// A master `a` (150) and a backup `b` (100) on one LAN; `a_extra` is added to a's instance.
 fn pair(lan: &Lan, vrid: u8, a_extra: &str) -> (Host, Host) {
-    let mut a = lan.host("a", "192.0.2.1/24");
-    let mut b = lan.host("b", "192.0.2.2/24");
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
     a.start(&instance("web", vrid, 150, VIP24, a_extra));
     b.start(&instance("web", vrid, 100, VIP24, ""));
     a.wait_state("MASTER", Duration::from_secs(3));
@@ -79,9 +79,9 @@ fn link_down_faults_the_master_and_link_up_recovers() {
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn dead_proxy_port_tcp_check_releases_the_vip() {
     let lan = Lan::new();
-    let mut a = lan.host("a", "192.0.2.1/24");
+    let mut a = lan.host("a", "198.51.100.1/24");
     let proxy = Proxy::start(&a);
-    let mut b = lan.host("b", "192.0.2.2/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
     let check = "    track_check:\n      - name: proxy\n        tcp: 127.0.0.1:8080\n        interval: 100ms\n        timeout: 100ms\n        fall: 2\n";
     a.start(&instance("web", 62, 150, VIP24, check));
     b.start(&instance("web", 62, 100, VIP24, ""));
@@ -103,9 +103,9 @@ fn dead_proxy_port_tcp_check_releases_the_vip() {
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn hung_proxy_http_check_releases_the_vip() {
     let lan = Lan::new();
-    let mut a = lan.host("a", "192.0.2.1/24");
+    let mut a = lan.host("a", "198.51.100.1/24");
     let proxy = Proxy::start(&a);
-    let mut b = lan.host("b", "192.0.2.2/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
     let check = "    track_check:\n      - name: proxy-http\n        http: {url: \"http://127.0.0.1:8080/\", status: 200}\n        interval: 100ms\n        timeout: 200ms\n        fall: 2\n";
     a.start(&instance("web", 63, 150, VIP24, check));
     b.start(&instance("web", 63, 100, VIP24, ""));
@@ -126,8 +126,8 @@ fn hung_proxy_http_check_releases_the_vip() {
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn role_external_failing_fence_keeps_the_vip_off() {
     let lan = Lan::new();
-    let mut a = lan.host("a", "192.0.2.1/24");
-    let mut b = lan.host("b", "192.0.2.2/24");
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
     a.start(&instance(
         "db",
         64,
