@@ -1,0 +1,159 @@
+//! Kernel tests (run inside the lab VM): snapshots. A snapshot equals what `ipvsadm -Sn` shows;
+//! a snapshot taken while another thread changes the table detects the torn read (never returns
+//! a table with a duplicate or a missing stable service) and succeeds once the table is calm.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use ipvs::*;
+
+const STABLE: u16 = 500;
+
+fn stable_key(i: u16) -> ServiceKey {
+    tcp("10.1.0.1", 1000 + i)
+}
+
+fn churn_key(i: u32) -> ServiceKey {
+    tcp("10.7.0.1", 1 + (i % 60000) as u16)
+}
+
+async fn fill(c: &mut Conn) {
+    let mut ops = Vec::new();
+    for i in 0..STABLE {
+        ops.push(Op::AddService(svc(stable_key(i), Scheduler::Rr)));
+        ops.push(Op::AddDest(
+            stable_key(i),
+            dest("10.2.0.1", 80, Forwarding::DirectRoute, 1),
+        ));
+    }
+    let r = c.apply(&ops).await.unwrap();
+    assert!(r.all_ok(), "{:?}", r.failures().next());
+}
+
+/// The stable services are all there, once each, each with its real server.
+fn check_table(t: &Table) {
+    let mut seen = HashSet::new();
+    for e in &t.services {
+        assert!(seen.insert(e.service.key), "duplicate {}", e.service.key);
+    }
+    for i in 0..STABLE {
+        let e = t
+            .services
+            .iter()
+            .find(|e| e.service.key == stable_key(i))
+            .unwrap_or_else(|| panic!("stable service {} missing", stable_key(i)));
+        assert_eq!(e.destinations.len(), 1);
+    }
+}
+
+#[test]
+#[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
+fn snapshot_equals_ipvsadm() {
+    with_conn(|mut c| async move {
+        fill(&mut c).await;
+        let (t, report) = c.snapshot_report(SNAPSHOT_TRIES).await.unwrap();
+        assert_eq!(report.tries, 1, "{report:?}");
+        assert!(report.torn.is_empty());
+        check_table(&t);
+        assert_eq!(t.services.len(), STABLE as usize);
+        // The same services as ipvsadm's own dump (ipvsadm sorts them; we keep the kernel's order).
+        let s = save();
+        let mut theirs: Vec<String> = s.iter().filter(|l| l.starts_with("-A")).cloned().collect();
+        let mut ours: Vec<String> = t
+            .services
+            .iter()
+            .map(|e| match e.service.key {
+                ServiceKey::Inet { addr, port, .. } => format!("-A -t {addr}:{port} -s rr"),
+                ServiceKey::Fwmark { .. } => panic!("no fwmark here"),
+            })
+            .collect();
+        theirs.sort();
+        ours.sort();
+        assert_eq!(ours, theirs);
+        assert_eq!(s.len(), 2 * STABLE as usize);
+        // One services dump (it spans several datagrams, so a verifying pass), one per service.
+        assert_eq!(report.dumps, 1 + 1 + STABLE as u32, "{report:?}");
+    });
+}
+
+#[test]
+#[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
+fn snapshot_during_changes_detects_torn_reads() {
+    with_conn(|mut c| async move {
+        fill(&mut c).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let changes = Arc::new(AtomicU32::new(0));
+        // The modifier runs on a thread spawned from this one: same network namespace.
+        let modifier = {
+            let (stop, changes) = (stop.clone(), changes.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let mut m = Conn::connect().await.unwrap();
+                    let mut i = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut ops = vec![Op::AddService(svc(churn_key(i), Scheduler::Rr))];
+                        if i > 0 {
+                            ops.push(Op::DelService(churn_key(i - 1)));
+                        }
+                        let r = m.apply(&ops).await.unwrap();
+                        assert!(r.all_ok(), "{r:?}");
+                        i += 1;
+                        changes.store(i, Ordering::Relaxed);
+                    }
+                });
+            })
+        };
+        while changes.load(Ordering::Relaxed) < 10 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // How often a plain dump is torn while the table changes (for the record).
+        let mut naive_torn = 0;
+        for _ in 0..20 {
+            let s = c.services().await.unwrap();
+            let keys: HashSet<_> = s.iter().map(|x| x.key).collect();
+            let stable = (0..STABLE)
+                .filter(|i| keys.contains(&stable_key(*i)))
+                .count();
+            if keys.len() != s.len() || stable != STABLE as usize {
+                naive_torn += 1;
+            }
+        }
+        let mut detected = 0;
+        let mut ok = 0;
+        for _ in 0..3 {
+            match c.snapshot_report(3).await {
+                Ok((t, report)) => {
+                    check_table(&t);
+                    detected += report.torn.len();
+                    ok += 1;
+                }
+                Err(Error::Inconsistent { tries }) => {
+                    assert_eq!(tries, 3);
+                    detected += 3;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        modifier.join().unwrap();
+        eprintln!(
+            "changes {}, naive dumps torn {naive_torn}/20, snapshots ok {ok}/3, torn reads detected {detected}",
+            changes.load(Ordering::Relaxed)
+        );
+        assert!(detected > 0, "the changes were never detected");
+        // Calm again: one read is enough.
+        let (t, report) = c.snapshot_report(SNAPSHOT_TRIES).await.unwrap();
+        assert_eq!(report.tries, 1, "{report:?}");
+        check_table(&t);
+        assert_eq!(t.services.len(), STABLE as usize + 1);
+    });
+}
