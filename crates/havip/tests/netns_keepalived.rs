@@ -130,7 +130,12 @@ fn keepalived_master_ours_backup(version: Version, vrid: u8, advert: &str, limit
     ka.stop();
     let took = node.wait_state(State::Master, limit);
     assert!(has_addr(&o, VIP) && !has_addr(&k, VIP));
-    let last = node.status.borrow().last_transition.clone().expect("a transition");
+    let last = node
+        .status
+        .borrow()
+        .last_transition
+        .clone()
+        .expect("a transition");
     assert!(
         last.reason.contains("resigned"),
         "{} after {took:?}",

@@ -13,7 +13,7 @@ use tokio::time::{sleep_until, Instant};
 use super::effects::{run_fence, spawn_notifier, GarpSchedule, NotifyJob, VipReconciler};
 use super::{Command, Counters, Error, InstanceEvent, InstanceStatus, TransitionInfo};
 use crate::config::{InstanceConfig, RoleMode};
-use crate::fsm::{self, Action, Event, Instance, State, Transition};
+use crate::fsm::{self, Action, Event, Instance, Reason, State, Transition};
 use crate::net::garp::Announcer;
 use crate::net::iface::Interface;
 use crate::net::socket::{IpHeaderError, Received, SocketConfig, Transport, VrrpSocket};
@@ -581,7 +581,26 @@ impl Driver {
                     self.garp.trigger(Instant::now());
                     self.garp_tick();
                 }
-                Action::Notify(t) => self.on_transition(t),
+                Action::Notify(t) => {
+                    let stepped_down = t.from == State::Master
+                        && t.to == State::Backup
+                        && matches!(
+                            t.reason,
+                            Reason::HigherPriority { .. }
+                                | Reason::EqualPriorityHigherAddress { .. }
+                        );
+                    self.on_transition(t);
+                    if stepped_down {
+                        // Product choice (split brain heal): the Master we yield to may never
+                        // hear us again (its advert reached us first), so it would not know to
+                        // announce the VIP to the clients that followed us during the split.
+                        // One last advert with our (lower) priority makes it answer with an
+                        // advert and a gratuitous ARP / NA burst (its RFC 9568 - Section 6.4.3
+                        // "Send an ADVERTISEMENT immediately" rule, plus our announcement).
+                        let p = self.fsm.priority();
+                        self.send_advert(p).await;
+                    }
+                }
             }
         }
     }
@@ -757,6 +776,7 @@ impl Driver {
     /// times), run the stop notify, and wait for the notify queue to drain.
     async fn stop(mut self) {
         tracing::info!(instance = %self.cfg.name, "stopping");
+        let before = self.external.unwrap_or_else(|| self.fsm.state());
         if self.external.is_none() {
             let a = self.fsm.handle(Event::Shutdown, self.now());
             self.execute(a).await;
@@ -789,7 +809,7 @@ impl Driver {
             h.abort();
         }
         if let Some(cmd) = self.cfg.notify.stop.clone() {
-            self.notify(cmd, "STOP", &self.fsm.state().to_string(), "shutdown");
+            self.notify(cmd, "STOP", &before.to_string(), "shutdown");
         }
         self.notify_tx = None;
         if let Some(h) = self.notifier.take() {

@@ -28,13 +28,36 @@ impl Lan {
     /// A namespace with `eth0` on the bridge carrying `cidr` (IPv6 DAD off, so link-local
     /// addresses are usable at once).
     pub fn host(&self, cidr: &str) -> Arc<Netns> {
+        self.host_port(cidr).0
+    }
+
+    /// Same as [`Lan::host`], also returning the bridge-side veth (to cut the node off the LAN
+    /// while its own link stays up).
+    pub fn host_port(&self, cidr: &str) -> (Arc<Netns>, String) {
         let ns = Netns::new("hv").expect("netns");
         ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"])
             .expect("sysctl");
         ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"])
             .expect("sysctl");
-        ns.plug(&self.bridge, "eth0", cidr).expect("plug");
-        Arc::new(ns)
+        let port = ns.plug(&self.bridge, "eth0", cidr).expect("plug");
+        // The kernel adds the link-local address once the link is up with carrier: wait for it
+        // (an IPv6 instance sends from it).
+        let t0 = std::time::Instant::now();
+        while !addrs(&ns, "eth0").contains("fe80::") {
+            assert!(t0.elapsed() < Duration::from_secs(5), "no link-local address");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (Arc::new(ns), port)
+    }
+
+    /// Detaches (`false`) or re-attaches (`true`) a bridge port: a partition with links up.
+    pub fn connect(&self, port: &str, on: bool) {
+        if on {
+            testns::run(&["ip", "link", "set", port, "master", self.bridge.name()])
+                .expect("attach");
+        } else {
+            testns::run(&["ip", "link", "set", port, "nomaster"]).expect("detach");
+        }
     }
 }
 
@@ -103,6 +126,8 @@ pub fn cfg(name: &str, vrid: u8, priority: u8, vip: &str) -> InstanceConfig {
 
 enum Ctl {
     Shutdown,
+    Crash,
+    Release(std::sync::mpsc::Sender<Result<(), String>>),
     Weight(i32),
     Claim(std::sync::mpsc::Sender<Result<(), String>>),
 }
@@ -139,6 +164,16 @@ impl Node {
                     while let Some(c) = ctl_rx.recv().await {
                         match c {
                             Ctl::Shutdown => break,
+                            // Leave without resigning: the runtime is dropped with the
+                            // instance's task never polled again, as if the process died
+                            // (the VIP stays on the interface, no priority-0 advert).
+                            Ctl::Crash => {
+                                std::mem::forget(h);
+                                return;
+                            }
+                            Ctl::Release(reply) => {
+                                let _ = reply.send(h.release().await.map_err(|e| e.to_string()));
+                            }
                             Ctl::Weight(w) => h.set_external_weight(w),
                             Ctl::Claim(reply) => {
                                 let _ = reply.send(h.claim().await.map_err(|e| e.to_string()));
@@ -201,6 +236,21 @@ impl Node {
         let _ = self.ctl.send(Ctl::Claim(tx));
         rx.recv_timeout(Duration::from_secs(40))
             .expect("claim answered")
+    }
+
+    pub fn release(&self) -> Result<(), String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _ = self.ctl.send(Ctl::Release(tx));
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("release answered")
+    }
+
+    /// Stops the instance without resigning or removing its VIPs (a crash, seen from the LAN).
+    pub fn crash(mut self) {
+        let _ = self.ctl.send(Ctl::Crash);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("node thread");
+        }
     }
 
     /// Resigns and waits until the instance has stopped (VIPs removed).
