@@ -185,3 +185,92 @@ fn missing_file_and_directory_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn deploy_examples_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("deploy/examples") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            let (code, _, err, _) = check(&p);
+            assert_eq!(code, Some(0), "{}: {err}", p.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "only {n} examples");
+}
+
+#[test]
+fn run_refuses_an_invalid_file_before_touching_anything() {
+    let out = Command::new(env!("CARGO_BIN_EXE_director"))
+        .args(["run", "-c"])
+        .arg(fixture("many_errors.yaml"))
+        .output()
+        .expect("run director");
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("many_errors.yaml:4:24: VRID 300 out of range 1..255"),
+        "{err}"
+    );
+    assert!(
+        err.contains("configuration not valid, not starting"),
+        "{err}"
+    );
+}
+
+#[test]
+fn status_without_a_daemon_exits_69_and_says_so() {
+    let out = Command::new(env!("CARGO_BIN_EXE_director"))
+        .args(["status", "--socket", "/nonexistent/director.sock"])
+        .output()
+        .expect("run director");
+    assert_eq!(out.status.code(), Some(69));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach the daemon at /nonexistent/director.sock"),
+        "{err}"
+    );
+}
+
+#[test]
+fn conntrackd_notify_script_switches_conntrackd() {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/examples/conntrackd-notify.sh");
+    let log = temp_file("conntrackd.log", b"");
+    let fake = temp_file(
+        "fake-conntrackd",
+        format!("#!/bin/sh\necho \"$*\" >> {}\n", log.display()).as_bytes(),
+    );
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .expect("chmod");
+    let run = |state: &str| {
+        let _ = std::fs::write(&log, "");
+        let st = Command::new("sh")
+            .arg(&script)
+            .args(["INSTANCE", "gw-inside", state])
+            .env("CONNTRACKD", &fake)
+            .env("CONNTRACKD_CONFIG", "/etc/ct.conf")
+            .status()
+            .expect("run script");
+        (st.code(), std::fs::read_to_string(&log).unwrap_or_default())
+    };
+    assert_eq!(
+        run("MASTER"),
+        (
+            Some(0),
+            "-C /etc/ct.conf -c\n-C /etc/ct.conf -f\n-C /etc/ct.conf -R\n-C /etc/ct.conf -B\n"
+                .into()
+        )
+    );
+    assert_eq!(
+        run("BACKUP"),
+        (Some(0), "-C /etc/ct.conf -t\n-C /etc/ct.conf -n\n".into())
+    );
+    assert_eq!(run("FAULT"), (Some(0), "-C /etc/ct.conf -t\n".into()));
+    assert_eq!(run("bogus").0, Some(2));
+}
