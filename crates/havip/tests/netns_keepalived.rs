@@ -1,5 +1,5 @@
 //! Interop with keepalived 2.2.7 on the same bridge, VRRPv3 (100 ms adverts) and VRRPv2 (1 s):
-//! keepalived master with us as backup, us master with keepalived backup, graceful failover in
+//! IPv4 and IPv6 (v3): keepalived master with us as backup, us master with keepalived backup, graceful failover in
 //! both directions (keepalived's SIGTERM and our shutdown both send a priority-0 advert).
 
 mod runner_common;
@@ -15,8 +15,6 @@ use havip::time::Centisecs;
 use runner_common::{cfg, has_addr, Lan, Node};
 use testns::Netns;
 
-const VIP: &str = "192.0.2.100";
-
 /// keepalived running (not forked) in a namespace; SIGTERM and reaped on drop.
 struct Keepalived {
     child: Child,
@@ -24,14 +22,21 @@ struct Keepalived {
 }
 
 impl Keepalived {
-    fn start(ns: &Netns, version: u8, vrid: u8, priority: u8, advert: &str) -> Keepalived {
+    fn start(
+        ns: &Netns,
+        version: u8,
+        vrid: u8,
+        priority: u8,
+        advert: &str,
+        vip: &str,
+    ) -> Keepalived {
         let dir = std::env::temp_dir().join(testns::unique_name("havipka"));
         std::fs::create_dir_all(&dir).expect("tmp dir");
         let conf = dir.join("keepalived.conf");
         std::fs::write(
             &conf,
             format!(
-                "global_defs {{\n  vrrp_version {version}\n}}\nvrrp_instance V {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  priority {priority}\n  advert_int {advert}\n  virtual_ipaddress {{\n    {VIP}/24 dev eth0\n  }}\n}}\n"
+                "global_defs {{\n  vrrp_version {version}\n}}\nvrrp_instance V {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  priority {priority}\n  advert_int {advert}\n  virtual_ipaddress {{\n    {vip} dev eth0\n  }}\n}}\n"
             ),
         )
         .expect("conf");
@@ -103,8 +108,52 @@ fn wait_for(limit: Duration, what: &str, f: impl Fn() -> bool) -> Duration {
     t0.elapsed()
 }
 
-fn ours(version: Version, vrid: u8, priority: u8) -> havip::config::InstanceConfig {
-    let mut c = cfg("vi", vrid, priority, "192.0.2.100/24");
+/// One address family's addresses for a test.
+struct Fam {
+    /// The VIP with its prefix, as both configs write it.
+    vip_cidr: &'static str,
+    /// keepalived's and our interface address.
+    ka_cidr: &'static str,
+    ours_cidr: &'static str,
+}
+
+const V4: Fam = Fam {
+    vip_cidr: "192.0.2.100/24",
+    ka_cidr: "192.0.2.1/24",
+    ours_cidr: "192.0.2.2/24",
+};
+
+const V6: Fam = Fam {
+    vip_cidr: "2001:db8::100/64",
+    ka_cidr: "2001:db8::1/64",
+    ours_cidr: "2001:db8::2/64",
+};
+
+impl Fam {
+    fn vip(&self) -> &'static str {
+        self.vip_cidr.split('/').next().unwrap_or_default()
+    }
+}
+
+/// The address keepalived sends its adverts from: its primary IPv4 address or its link-local.
+fn advert_source(ns: &Netns, fam: &Fam) -> std::net::IpAddr {
+    if fam.vip().contains(':') {
+        let out = ns
+            .sh("ip -6 -o addr show dev eth0 scope link | awk '{print $4}' | cut -d/ -f1")
+            .expect("link-local");
+        out.trim().parse().expect("a link-local address")
+    } else {
+        fam.ka_cidr
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .expect("addr")
+    }
+}
+
+fn ours(fam: &Fam, version: Version, vrid: u8, priority: u8) -> havip::config::InstanceConfig {
+    let mut c = cfg("vi", vrid, priority, fam.vip_cidr);
     c.version = version;
     if version == Version::V2 {
         c.advert_interval = Centisecs(100);
@@ -112,24 +161,30 @@ fn ours(version: Version, vrid: u8, priority: u8) -> havip::config::InstanceConf
     c
 }
 
-fn keepalived_master_ours_backup(version: Version, vrid: u8, advert: &str, limit: Duration) {
+fn keepalived_master_ours_backup(
+    fam: &Fam,
+    version: Version,
+    vrid: u8,
+    advert: &str,
+    limit: Duration,
+) {
+    let vip = fam.vip();
     let lan = Lan::new();
-    let k: Arc<Netns> = lan.host("192.0.2.1/24");
-    let o = lan.host("192.0.2.2/24");
-    let mut ka = Keepalived::start(&k, version.number(), vrid, 200, advert);
-    wait_for(limit * 2, "keepalived takes the VIP", || has_addr(&k, VIP));
-    let node = Node::start(o.clone(), ours(version, vrid, 100));
+    let k: Arc<Netns> = lan.host(fam.ka_cidr);
+    let o = lan.host(fam.ours_cidr);
+    let mut ka = Keepalived::start(&k, version.number(), vrid, 200, advert, fam.vip_cidr);
+    wait_for(limit * 2, "keepalived takes the VIP", || has_addr(&k, vip));
+    let ka_src = advert_source(&k, fam);
+    let node = Node::start(o.clone(), ours(fam, version, vrid, 100));
     node.wait(limit, "ours backup of keepalived", |s| {
-        s.state == State::Backup
-            && s.master == Some("192.0.2.1".parse().expect("addr"))
-            && s.counters.adverts_rx > 2
+        s.state == State::Backup && s.master == Some(ka_src) && s.counters.adverts_rx > 2
     });
     std::thread::sleep(limit / 2);
     assert_eq!(node.state(), State::Backup, "{}", ka.log());
-    assert!(!has_addr(&o, VIP) && has_addr(&k, VIP));
+    assert!(!has_addr(&o, vip) && has_addr(&k, vip));
     ka.stop();
     let took = node.wait_state(State::Master, limit);
-    assert!(has_addr(&o, VIP) && !has_addr(&k, VIP));
+    assert!(has_addr(&o, vip) && !has_addr(&k, vip));
     let last = node
         .status
         .borrow()
@@ -143,44 +198,63 @@ fn keepalived_master_ours_backup(version: Version, vrid: u8, advert: &str, limit
     );
 }
 
-fn ours_master_keepalived_backup(version: Version, vrid: u8, advert: &str, limit: Duration) {
+fn ours_master_keepalived_backup(
+    fam: &Fam,
+    version: Version,
+    vrid: u8,
+    advert: &str,
+    limit: Duration,
+) {
+    let vip = fam.vip();
     let lan = Lan::new();
-    let k = lan.host("192.0.2.1/24");
-    let o = lan.host("192.0.2.2/24");
-    let node = Node::start(o.clone(), ours(version, vrid, 200));
-    let ka = Keepalived::start(&k, version.number(), vrid, 100, advert);
+    let k = lan.host(fam.ka_cidr);
+    let o = lan.host(fam.ours_cidr);
+    let node = Node::start(o.clone(), ours(fam, version, vrid, 200));
+    let ka = Keepalived::start(&k, version.number(), vrid, 100, advert, fam.vip_cidr);
     node.wait_state(State::Master, limit * 2);
     // keepalived stays backup: it never takes the VIP while we advertise.
     std::thread::sleep(limit);
-    assert!(!has_addr(&k, VIP), "keepalived took the VIP: {}", ka.log());
-    assert!(has_addr(&o, VIP));
+    assert!(!has_addr(&k, vip), "keepalived took the VIP: {}", ka.log());
+    assert!(has_addr(&o, vip));
     assert_eq!(node.state(), State::Master);
     node.shutdown();
-    assert!(!has_addr(&o, VIP), "our shutdown removed the VIP");
-    wait_for(limit, "keepalived takes over", || has_addr(&k, VIP));
+    assert!(!has_addr(&o, vip), "our shutdown removed the VIP");
+    wait_for(limit, "keepalived takes over", || has_addr(&k, vip));
     drop(ka);
 }
 
 #[test]
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn v3_keepalived_master_ours_backup_then_keepalived_stops() {
-    keepalived_master_ours_backup(Version::V3, 61, "0.1", Duration::from_secs(2));
+    keepalived_master_ours_backup(&V4, Version::V3, 61, "0.1", Duration::from_secs(2));
 }
 
 #[test]
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn v3_ours_master_keepalived_backup_then_ours_stops() {
-    ours_master_keepalived_backup(Version::V3, 62, "0.1", Duration::from_secs(2));
+    ours_master_keepalived_backup(&V4, Version::V3, 62, "0.1", Duration::from_secs(2));
 }
 
 #[test]
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn v2_keepalived_master_ours_backup_then_keepalived_stops() {
-    keepalived_master_ours_backup(Version::V2, 63, "1", Duration::from_secs(6));
+    keepalived_master_ours_backup(&V4, Version::V2, 63, "1", Duration::from_secs(6));
 }
 
 #[test]
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn v2_ours_master_keepalived_backup_then_ours_stops() {
-    ours_master_keepalived_backup(Version::V2, 64, "1", Duration::from_secs(6));
+    ours_master_keepalived_backup(&V4, Version::V2, 64, "1", Duration::from_secs(6));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn v3_ipv6_keepalived_master_ours_backup_then_keepalived_stops() {
+    keepalived_master_ours_backup(&V6, Version::V3, 65, "0.1", Duration::from_secs(2));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn v3_ipv6_ours_master_keepalived_backup_then_ours_stops() {
+    ours_master_keepalived_backup(&V6, Version::V3, 66, "0.1", Duration::from_secs(2));
 }
