@@ -138,3 +138,21 @@ fn sighup_invalid_file_keeps_running_valid_file_is_applied() {
     assert!(a.wait_exit(Duration::from_secs(6)).success());
     assert!(!a.has_addr("198.51.100.101"));
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn start_fails_with_exit_1_when_the_interface_is_missing() {
+    let lan = Lan::new();
+    let a = lan.host("a", "198.51.100.1/24");
+    a.write_config(&instance("web", 75, 150, "198.51.100.100/24", "").replace("eth0", "eth9"));
+    let out =
+        a.ns.command(netns_common::BIN)
+            .args(["run", "-c"])
+            .arg(a.config_path())
+            .output()
+            .expect("director run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("eth9"), "{err}");
+    assert!(!a.socket().exists(), "no socket left behind");
+}

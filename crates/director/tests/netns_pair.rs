@@ -145,12 +145,27 @@ fn crash_of_the_master_backup_takes_over_within_master_down_interval() {
     let lan = Lan::new();
     let mut a = lan.host("a", "198.51.100.1/24");
     let mut b = lan.host("b", "198.51.100.2/24");
+    let client = lan.host("client", "198.51.100.50/24");
     a.start(&instance("web", 54, 150, VIP24, ""));
     b.start(&instance("web", 54, 100, VIP24, ""));
     a.wait_state("MASTER", Duration::from_secs(3));
     b.wait_state("BACKUP", Duration::from_secs(1));
+    let neigh = || {
+        client
+            .ns
+            .sh(&format!(
+                "ping -c1 -W1 {VIP} >/dev/null 2>&1; ip neigh show {VIP}"
+            ))
+            .unwrap_or_default()
+    };
+    let a_mac = a.mac();
+    wait_for(Duration::from_secs(2), "client talks to a", || {
+        neigh().contains(&a_mac)
+    });
     let t0 = Instant::now();
     a.crash();
+    // What a crashed host loses anyway; a dead host would not answer ARP for it either.
+    let _ = a.ns.ip(&["addr", "del", VIP24, "dev", "eth0"]);
     b.wait_state("MASTER", Duration::from_secs(3));
     let took = t0.elapsed();
     // b's own priority sets its Master_Down_Interval: 300 ms + 60 ms skew; margin for the
@@ -162,6 +177,23 @@ fn crash_of_the_master_backup_takes_over_within_master_down_interval() {
         "took {took:?}: faster than 2 adverts, b cannot have waited"
     );
     wait_for(Duration::from_millis(500), "VIP on b", || b.has_addr(VIP));
+    // The gratuitous ARP moved the client's neighbour entry to b's MAC.
+    let b_mac = b.mac();
+    wait_for(
+        Duration::from_secs(1),
+        "client's neighbour entry moves to b",
+        || {
+            client
+                .ns
+                .sh(&format!("ip neigh show {VIP}"))
+                .is_ok_and(|s| s.contains(&b_mac))
+        },
+    );
+    wait_for(
+        Duration::from_secs(1),
+        "client reaches the VIP on b",
+        || neigh().contains(&b_mac),
+    );
 }
 
 #[test]
