@@ -56,7 +56,18 @@ fn check_table(t: &Table) {
 fn snapshot_equals_ipvsadm() {
     with_conn(|mut c| async move {
         fill(&mut c).await;
+        // What the verifying pass costs: one more services dump (printed for docs/ipvs.md).
+        let t0 = std::time::Instant::now();
+        let plain = c.services().await.unwrap();
+        let one_dump = t0.elapsed();
+        let t0 = std::time::Instant::now();
         let (t, report) = c.snapshot_report(SNAPSHOT_TRIES).await.unwrap();
+        let whole = t0.elapsed();
+        eprintln!(
+            "{} services: services dump {one_dump:?}, checked snapshot {whole:?} ({} dumps)",
+            plain.len(),
+            report.dumps
+        );
         assert_eq!(report.tries, 1, "{report:?}");
         assert!(report.torn.is_empty());
         check_table(&t);
