@@ -148,3 +148,48 @@ fn notify_commands_run_with_keepalived_arguments() {
         "one line per transition, in order; stop last"
     );
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn dropping_every_handle_resigns_and_removes_the_vip() {
+    let lan = Lan::new();
+    let a = lan.host("192.0.2.1/24");
+    let b = lan.host("192.0.2.2/24");
+    let na = Node::start(a.clone(), cfg("vi", 75, 200, "192.0.2.100/24"));
+    let nb = Node::start(b.clone(), cfg("vi", 75, 100, "192.0.2.100/24"));
+    na.wait_state(State::Master, Duration::from_secs(3));
+    nb.wait_state(State::Backup, Duration::from_secs(2));
+    let t0 = Instant::now();
+    na.drop_handle();
+    assert!(
+        !has_addr(&a, VIP),
+        "VIP removed without an explicit shutdown"
+    );
+    // The resign (priority 0) made B take over after Skew_Time, not Master_Down_Interval.
+    let last = nb
+        .status
+        .borrow()
+        .last_transition
+        .clone()
+        .expect("transition");
+    assert_eq!(last.to, State::Master);
+    assert!(last.reason.contains("resigned"), "{}", last.reason);
+    assert!(t0.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn garp_refresh_repeats_while_master() {
+    let lan = Lan::new();
+    let a = lan.host("192.0.2.1/24");
+    let mut c = cfg("vi", 76, 200, "192.0.2.100/24");
+    c.garp.repeat = 1;
+    c.garp.refresh = Some(Duration::from_millis(200));
+    let na = Node::start(a.clone(), c);
+    na.wait_state(State::Master, Duration::from_secs(3));
+    let n0 = na.status.borrow().counters.garp_sent;
+    std::thread::sleep(Duration::from_millis(1100));
+    let n1 = na.status.borrow().counters.garp_sent;
+    // One frame per refresh, every 200 ms: about 5 in 1.1 s.
+    assert!((4..=7).contains(&(n1 - n0)), "{n0} -> {n1}");
+}

@@ -44,7 +44,10 @@ impl Lan {
         // (an IPv6 instance sends from it).
         let t0 = std::time::Instant::now();
         while !addrs(&ns, "eth0").contains("fe80::") {
-            assert!(t0.elapsed() < Duration::from_secs(5), "no link-local address");
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "no link-local address"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         (Arc::new(ns), port)
@@ -127,6 +130,7 @@ pub fn cfg(name: &str, vrid: u8, priority: u8, vip: &str) -> InstanceConfig {
 enum Ctl {
     Shutdown,
     Crash,
+    DropHandle,
     Release(std::sync::mpsc::Sender<Result<(), String>>),
     Weight(i32),
     Claim(std::sync::mpsc::Sender<Result<(), String>>),
@@ -169,6 +173,13 @@ impl Node {
                             // (the VIP stays on the interface, no priority-0 advert).
                             Ctl::Crash => {
                                 std::mem::forget(h);
+                                return;
+                            }
+                            // Every handle gone without `shutdown`: the instance must still
+                            // resign and remove its VIPs (the runtime stays up meanwhile).
+                            Ctl::DropHandle => {
+                                drop(h);
+                                tokio::time::sleep(Duration::from_secs(1)).await;
                                 return;
                             }
                             Ctl::Release(reply) => {
@@ -243,6 +254,14 @@ impl Node {
         let _ = self.ctl.send(Ctl::Release(tx));
         rx.recv_timeout(Duration::from_secs(10))
             .expect("release answered")
+    }
+
+    /// Drops the instance's handle (no `shutdown` call) and waits a second with the runtime up.
+    pub fn drop_handle(mut self) {
+        let _ = self.ctl.send(Ctl::DropHandle);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("node thread");
+        }
     }
 
     /// Stops the instance without resigning or removing its VIPs (a crash, seen from the LAN).
