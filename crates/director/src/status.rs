@@ -59,6 +59,9 @@ pub struct InstanceView {
     pub priority: u8,
     /// Priority after tracking weights.
     pub effective_priority: u8,
+    /// Why the instance is in FAULT, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_reason: Option<String>,
     /// The last state change, if any.
     pub last_transition: Option<Transition>,
 }
@@ -221,6 +224,10 @@ pub fn render_table(doc: &StatusDoc, now_ms: u64) -> String {
             ),
             None => "-".to_string(),
         };
+        let last = match &i.fault_reason {
+            Some(r) => format!("{last} [fault: {r}]"),
+            None => last,
+        };
         let prio = if i.priority == i.effective_priority {
             i.priority.to_string()
         } else {
@@ -290,6 +297,7 @@ mod tests {
                 master: Some("192.0.2.1".into()),
                 priority: 150,
                 effective_priority: 100,
+                fault_reason: None,
                 last_transition: Some(Transition {
                     from: "Backup".into(),
                     to: "Master".into(),

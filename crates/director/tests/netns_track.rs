@@ -89,6 +89,8 @@ fn dead_proxy_port_tcp_check_releases_the_vip() {
     b.wait_state("BACKUP", Duration::from_secs(1));
     drop(proxy);
     a.wait_state("FAULT", Duration::from_secs(2));
+    let why = a.instance_field("fault_reason").unwrap_or_default();
+    assert!(why.contains("proxy"), "the fault names the check: {why}");
     b.wait_state("MASTER", Duration::from_secs(2));
     wait_for(Duration::from_secs(1), "VIP moved to b", || {
         b.has_addr(VIP) && !a.has_addr(VIP)

@@ -69,8 +69,20 @@ async fn one(stream: UnixStream, running: Arc<Mutex<Running>>) -> io::Result<()>
             let doc = running.lock().await.status_doc();
             serde_json::to_string(&doc).map_err(io::Error::other)?
         }
-        Ok(Request::Claim(name)) => reply(running.lock().await.claim(&name).await),
-        Ok(Request::Release(name)) => reply(running.lock().await.release(&name).await),
+        Ok(Request::Claim(name)) => {
+            let h = running.lock().await.handle(&name);
+            reply(match h {
+                Ok(h) => super::claim(&h).await,
+                Err(e) => Err(e),
+            })
+        }
+        Ok(Request::Release(name)) => {
+            let h = running.lock().await.handle(&name);
+            reply(match h {
+                Ok(h) => super::release(&h).await,
+                Err(e) => Err(e),
+            })
+        }
         Err(e) => reply(Err(e)),
     };
     wr.write_all(reply.as_bytes()).await?;

@@ -35,7 +35,9 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// One running instance.
 struct Entry {
     cfg: Instance,
-    handle: InstanceHandle,
+    /// Shared with a `claim`/`release` in flight (a fence may run for seconds), so those do not
+    /// hold the lock on [`Running`] while they wait.
+    handle: Arc<InstanceHandle>,
     status: watch::Receiver<InstanceStatus>,
     logger: tokio::task::JoinHandle<()>,
 }
@@ -57,26 +59,26 @@ impl Running {
         }
     }
 
-    fn find(&self, name: &str) -> Result<&Entry, String> {
+    /// The handle of the instance called `name`.
+    pub fn handle(&self, name: &str) -> Result<Arc<InstanceHandle>, String> {
         self.entries
             .iter()
             .find(|e| e.cfg.name == name)
+            .map(|e| e.handle.clone())
             .ok_or_else(|| format!("no instance named `{name}`"))
     }
+}
 
-    /// `claim NAME`.
-    pub async fn claim(&self, name: &str) -> Result<(), String> {
-        let e = self.find(name)?;
-        tracing::info!(instance = name, "claim requested");
-        e.handle.claim().await.map_err(|e| e.to_string())
-    }
+/// `claim NAME`: takes the VIP of a `role: external` instance (its fence runs first).
+pub async fn claim(handle: &InstanceHandle) -> Result<(), String> {
+    tracing::info!(instance = handle.name(), "claim requested");
+    handle.claim().await.map_err(|e| e.to_string())
+}
 
-    /// `release NAME`.
-    pub async fn release(&self, name: &str) -> Result<(), String> {
-        let e = self.find(name)?;
-        tracing::info!(instance = name, "release requested");
-        e.handle.release().await.map_err(|e| e.to_string())
-    }
+/// `release NAME`: gives the VIP of a `role: external` instance up.
+pub async fn release(handle: &InstanceHandle) -> Result<(), String> {
+    tracing::info!(instance = handle.name(), "release requested");
+    handle.release().await.map_err(|e| e.to_string())
 }
 
 fn view(e: &Entry) -> InstanceView {
@@ -94,6 +96,7 @@ fn view(e: &Entry) -> InstanceView {
         master: s.master.map(|a| a.to_string()),
         priority: e.cfg.priority,
         effective_priority: s.effective_priority,
+        fault_reason: s.fault_reason.clone(),
         last_transition: s.last_transition.as_ref().map(|t| Transition {
             from: t.from.to_string(),
             to: t.to.to_string(),
@@ -156,7 +159,7 @@ async fn start_one(cfg: &Instance) -> Result<Entry, havip::runner::Error> {
     });
     Ok(Entry {
         cfg: cfg.clone(),
-        handle,
+        handle: Arc::new(handle),
         status,
         logger,
     })
@@ -187,7 +190,19 @@ fn log_event(ev: &InstanceEvent) {
 
 async fn stop_one(e: Entry) {
     let name = e.cfg.name.clone();
-    e.handle.shutdown().await;
+    // A claim/release in flight holds a clone of the handle: wait for it (bounded by the
+    // caller's drain deadline), then shut the instance down.
+    let mut handle = e.handle;
+    let handle = loop {
+        match Arc::try_unwrap(handle) {
+            Ok(h) => break h,
+            Err(shared) => {
+                handle = shared;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    handle.shutdown().await;
     // The logger ends by itself once the events channel closes; do not wait for it forever.
     let _ = tokio::time::timeout(Duration::from_millis(200), e.logger).await;
     tracing::debug!(instance = %name, "instance shut down");
