@@ -256,3 +256,67 @@ impl InstanceHandle {
         let _ = self.task.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::Version;
+
+    fn vip(s: &str, len: u8) -> Vip {
+        Vip {
+            addr: s.parse().unwrap(),
+            prefix_len: len,
+        }
+    }
+
+    fn start_err(cfg: InstanceConfig) -> Error {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(start(cfg)).unwrap_err()
+    }
+
+    #[test]
+    fn configs_that_cannot_run_are_refused_before_touching_the_host() {
+        let base = InstanceConfig::new("vi", "lo", 7, 100, vec![vip("192.0.2.10", 32)]);
+        let mut c = base.clone();
+        c.vips.clear();
+        assert!(
+            matches!(start_err(c), Error::Config { ref detail, .. } if detail.contains("no virtual"))
+        );
+        let mut c = base.clone();
+        c.vips.push(vip("2001:db8::1", 128));
+        assert!(matches!(start_err(c), Error::Config { ref detail, .. } if detail.contains("mix")));
+        let mut c = base.clone();
+        c.vips = vec![vip("2001:db8::1", 128)];
+        c.version = Version::V2;
+        assert!(
+            matches!(start_err(c), Error::Config { ref detail, .. } if detail.contains("IPv4 only"))
+        );
+        let mut c = base.clone();
+        c.unicast_peers = vec!["2001:db8::2".parse().unwrap()];
+        assert!(
+            matches!(start_err(c), Error::Config { ref detail, .. } if detail.contains("peers"))
+        );
+        let mut c = base.clone();
+        c.vrid = 0;
+        assert!(
+            matches!(start_err(c), Error::Config { ref detail, .. } if detail.contains("VRID 0"))
+        );
+        let mut c = base;
+        c.interface = "nosuchif0".into();
+        let e = start_err(c);
+        assert!(
+            matches!(
+                e,
+                Error::Net {
+                    source: NetError::NoSuchInterface(_),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("nosuchif0"), "{e}");
+    }
+}

@@ -253,3 +253,62 @@ fn external_weight_lowers_master_below_backup() {
     na.wait_state(State::Backup, Duration::from_secs(2));
     assert!(has_addr(&b, VIP) && !has_addr(&a, VIP));
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn http_check_on_a_hung_proxy_releases_the_vip() {
+    use std::io::{Read, Write};
+    let lan = Lan::new();
+    let a = lan.host("192.0.2.1/24");
+    let b = lan.host("192.0.2.2/24");
+    // A tiny HTTP server in A's namespace that answers 200 until told to hang: then it keeps
+    // accepting connections (the kernel still completes the handshake) but never answers,
+    // like a wedged reverse proxy. A TCP connect check would not notice; the HTTP check does.
+    let listener = a
+        .run(|| std::net::TcpListener::bind("127.0.0.1:18081"))
+        .unwrap()
+        .expect("listen in A");
+    let hung = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hung2 = hung.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            if hung2.load(std::sync::atomic::Ordering::SeqCst) {
+                held.push(s);
+                continue;
+            }
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let mut ca = cfg("vi", 58, 200, "192.0.2.100/24");
+    ca.checks = vec![CheckConfig {
+        name: "proxy-http".into(),
+        probe: ProbeSpec::Http {
+            addr: "127.0.0.1:18081".parse().unwrap(),
+            host: Some("proxy.example".into()),
+            path: "/healthz".into(),
+            expect_status: 200,
+        },
+        interval: Duration::from_millis(50),
+        timeout: Duration::from_millis(150),
+        rise: 1,
+        fall: 2,
+        weight: 0,
+    }];
+    let na = Node::start(a.clone(), ca);
+    let nb = Node::start(b.clone(), cfg("vi", 58, 100, "192.0.2.100/24"));
+    na.wait_state(State::Master, Duration::from_secs(3));
+    nb.wait_state(State::Backup, Duration::from_secs(2));
+    hung.store(true, std::sync::atomic::Ordering::SeqCst);
+    let t0 = Instant::now();
+    na.wait_state(State::Fault, Duration::from_secs(2));
+    // fall 2 at 50 ms + 150 ms timeouts: well under a second.
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    let reason = na.status.borrow().fault_reason.clone().unwrap_or_default();
+    assert!(reason.contains("timed out"), "{reason}");
+    nb.wait_state(State::Master, Duration::from_secs(2));
+    assert!(has_addr(&b, VIP) && !has_addr(&a, VIP));
+}

@@ -90,6 +90,9 @@ impl Driver {
             instance: cfg.name.clone(),
             source,
         };
+        if cfg.vrid == 0 {
+            return Err(config_error(&cfg, "VRID 0 is not valid (1..=255)"));
+        }
         let first = cfg
             .vips
             .first()
