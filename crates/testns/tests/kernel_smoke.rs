@@ -10,11 +10,18 @@ fn a_service_is_visible_in_its_namespace_only() {
     let b = Netns::new("ks").expect("netns b");
     a.exec(&["ipvsadm", "-A", "-t", "10.0.0.1:80", "-s", "rr"])
         .expect("ipvsadm -A");
-    let in_a = a.sh("cat /proc/net/ip_vs").expect("read /proc/net/ip_vs in a");
+    let in_a = a
+        .sh("cat /proc/net/ip_vs")
+        .expect("read /proc/net/ip_vs in a");
     // /proc/net/ip_vs prints addresses in hex: 10.0.0.1:80 is 0A000001:0050.
     assert!(in_a.contains("TCP  0A000001:0050 rr"), "{in_a}");
-    let in_b = b.sh("cat /proc/net/ip_vs").expect("read /proc/net/ip_vs in b");
-    assert!(!in_b.contains("0A000001"), "namespace b sees a's service:\n{in_b}");
+    let in_b = b
+        .sh("cat /proc/net/ip_vs")
+        .expect("read /proc/net/ip_vs in b");
+    assert!(
+        !in_b.contains("0A000001"),
+        "namespace b sees a's service:\n{in_b}"
+    );
 }
 
 #[test]
