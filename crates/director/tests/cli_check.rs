@@ -89,6 +89,21 @@ fn unknown_key_names_the_nearest_valid_one() {
 }
 
 #[test]
+fn every_unknown_key_at_once() {
+    assert_eq!(
+        errors_of("unknown_keys_many.yaml"),
+        [
+            "F:2:3: unknown key `log_levle` (did you mean `log_level`?)",
+            "F:7:5: unknown key `advert_int` (keepalived's `advert_int` is `advert_interval` here, with a unit: 1s, 100ms)",
+            "F:9:12: unknown key `repeats` (did you mean `repeat`?)",
+            "F:16:9: unknown key `fal` (did you mean `fall`?)",
+            "F:17:5: unknown key `nopreempt` (keepalived's `nopreempt` is `preempt: false` here)",
+            "F: 5 errors, configuration not valid",
+        ]
+    );
+}
+
+#[test]
 fn structural_errors_are_located() {
     let cases = [
         ("empty.yaml", "F: the file is empty (a configuration needs an `instances:` list; see docs/configuration.md)"),
@@ -97,7 +112,7 @@ fn structural_errors_are_located() {
         ("malformed.yaml", "F:3:16: expected string scalar"),
         ("wrong_type.yaml", "F:4:24: expected a whole number here (write a number in range, e.g. 51)"),
         ("huge_number.yaml", "F:4:24: expected a whole number here (write a number in range, e.g. 51)"),
-        ("duplicate_key.yaml", "F:5:5: duplicate key `virtual_router_id` (each key may appear once in a mapping: remove one)"),
+        ("duplicate_key.yaml", "F:5:5: duplicate key `virtual_router_id`, first at line 4, column 5 (each key may appear once in a mapping: remove one)"),
         ("missing_field.yaml", "F:4:5: missing required key `interface` (add `interface:` to this mapping)"),
         ("bad_role.yaml", "F:5:11: unknown value `leader` (expected one of: vrrp, external)"),
         ("virtual_servers.yaml", "F:7:3: `virtual_servers` is not supported yet: this release runs VIP instances only (remove the section; virtual services come in a later release)"),

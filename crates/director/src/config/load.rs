@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde_saphyr::{Budget, Error as YamlError, Options};
 
+use super::keys::check_keys;
 use super::schema::RawConfig;
 use super::validate::validate;
 use super::{Config, ConfigError, Diagnostic};
@@ -92,6 +93,11 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
                 ),
             )],
         ));
+    }
+    // Every unknown or duplicate key at once (serde would stop at the first).
+    let keys = check_keys(text);
+    if !keys.is_empty() {
+        return Err(ConfigError::new(path, keys));
     }
     let raw: RawConfig = serde_saphyr::from_str_with_options(text, options())
         .map_err(|e| ConfigError::new(path, vec![yaml_diagnostic(&e)]))?;

@@ -11,11 +11,13 @@
 //! Every error is a [`Diagnostic`] printed as `FILE:LINE:COL: what is wrong (how to fix)`.
 
 pub mod duration;
+mod keys;
 pub mod load;
 pub mod model;
 mod schema;
 mod track;
 mod validate;
+mod vips;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
