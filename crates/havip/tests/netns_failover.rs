@@ -193,3 +193,24 @@ fn garp_refresh_repeats_while_master() {
     // One frame per refresh, every 200 ms: about 5 in 1.1 s.
     assert!((4..=7).contains(&(n1 - n0)), "{n0} -> {n1}");
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn interface_deleted_and_recreated_faults_then_recovers() {
+    let lan = Lan::new();
+    let a = lan.host("192.0.2.1/24");
+    let b = lan.host("192.0.2.2/24");
+    let na = Node::start(a.clone(), cfg("vi", 77, 200, "192.0.2.100/24"));
+    let nb = Node::start(b.clone(), cfg("vi", 77, 100, "192.0.2.100/24"));
+    na.wait_state(State::Master, Duration::from_secs(3));
+    nb.wait_state(State::Backup, Duration::from_secs(2));
+    a.ip(&["link", "del", "eth0"]).expect("delete eth0");
+    na.wait_state(State::Fault, Duration::from_secs(2));
+    nb.wait_state(State::Master, Duration::from_secs(2));
+    // The same name again, a new index and MAC: the instance reopens its sockets and preempts.
+    a.plug(&lan.bridge, "eth0", "192.0.2.1/24")
+        .expect("re-plug");
+    na.wait_state(State::Master, Duration::from_secs(4));
+    nb.wait_state(State::Backup, Duration::from_secs(2));
+    assert!(has_addr(&a, VIP) && !has_addr(&b, VIP));
+}

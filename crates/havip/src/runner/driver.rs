@@ -1,6 +1,9 @@
 //! The driver task of one instance: opens everything in [`Driver::open`], then [`Driver::run`]
 //! loops over commands, datagrams, timers and tracking until shutdown (see the diagram in
-//! `runner.rs`).
+//! `runner.rs`). [`open`]: setup and reopen; [`publish`]: claim/release, transitions, notify, status.
+
+mod open;
+mod publish;
 
 use std::io;
 use std::net::IpAddr;
@@ -10,19 +13,18 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
-use super::effects::{run_fence, spawn_notifier, GarpSchedule, NotifyJob, VipReconciler};
-use super::{Command, Counters, Error, InstanceEvent, InstanceStatus, TransitionInfo};
-use crate::config::{InstanceConfig, RoleMode};
-use crate::fsm::{self, Action, Event, Instance, Reason, State, Transition};
+use super::effects::{GarpSchedule, NotifyJob, VipReconciler};
+use super::{Command, Counters, InstanceEvent, InstanceStatus, TransitionInfo};
+use crate::config::InstanceConfig;
+use crate::fsm::{Action, Event, Instance, Reason, State};
 use crate::net::garp::Announcer;
 use crate::net::iface::Interface;
-use crate::net::socket::{IpHeaderError, Received, SocketConfig, Transport, VrrpSocket};
+use crate::net::socket::{IpHeaderError, Received, VrrpSocket};
 use crate::net::vip::{LinkMonitor, LinkState, Netlink};
-use crate::net::NetError;
-use crate::packet::{self, Advert, Auth, DropReason, LocalCheck, RxMeta, Version};
+use crate::packet::{self, Advert, Auth, DropReason, LocalCheck, RxMeta};
 use crate::time::Timestamp;
 use crate::track::weight::{verdict, Tracked, Verdict};
-use crate::track::{spawn_check, CheckSpec, CheckState};
+use crate::track::CheckState;
 
 /// How long the receive path pauses after a socket error (no busy loop on a broken socket).
 const RX_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -72,217 +74,7 @@ pub(super) struct Driver {
     last_transition: Option<TransitionInfo>,
 }
 
-fn config_error(cfg: &InstanceConfig, detail: impl Into<String>) -> Error {
-    Error::Config {
-        instance: cfg.name.clone(),
-        detail: detail.into(),
-    }
-}
-
 impl Driver {
-    /// Validates the configuration and opens every socket; nothing is changed on the host yet.
-    pub(super) async fn open(
-        cfg: InstanceConfig,
-        cmd_rx: mpsc::UnboundedReceiver<Command>,
-        events: broadcast::Sender<InstanceEvent>,
-    ) -> Result<Driver, Error> {
-        let net = |source: NetError| Error::Net {
-            instance: cfg.name.clone(),
-            source,
-        };
-        if cfg.vrid == 0 {
-            return Err(config_error(&cfg, "VRID 0 is not valid (1..=255)"));
-        }
-        let first = cfg
-            .vips
-            .first()
-            .ok_or_else(|| config_error(&cfg, "no virtual address configured"))?;
-        let v6 = first.addr.is_ipv6();
-        if cfg.vips.iter().any(|v| v.addr.is_ipv6() != v6) {
-            return Err(config_error(&cfg, "virtual addresses mix IPv4 and IPv6"));
-        }
-        if cfg.unicast_peers.iter().any(|p| p.is_ipv6() != v6) {
-            return Err(config_error(
-                &cfg,
-                "unicast peers are not of the VIPs' family",
-            ));
-        }
-        if v6 && cfg.version == Version::V2 {
-            return Err(config_error(&cfg, "VRRPv2 is IPv4 only (RFC 3768)"));
-        }
-        let iface = Interface::lookup(&cfg.interface).map_err(net)?;
-        let vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
-        let src = match cfg.unicast_src {
-            Some(s) => s,
-            None if v6 => iface.link_local_ipv6().map(IpAddr::V6).ok_or_else(|| {
-                net(NetError::NoAddress {
-                    name: cfg.interface.clone(),
-                    what: "IPv6 link-local address",
-                })
-            })?,
-            None => iface
-                .primary_ipv4(&vip_addrs)
-                .map(IpAddr::V4)
-                .ok_or_else(|| {
-                    net(NetError::NoAddress {
-                        name: cfg.interface.clone(),
-                        what: "IPv4 address",
-                    })
-                })?,
-        };
-        if src.is_ipv6() != v6 {
-            return Err(config_error(
-                &cfg,
-                "unicast source is not of the VIPs' family",
-            ));
-        }
-        let auth = match (&cfg.auth_pass, cfg.version) {
-            (Some(p), Version::V2) => Auth::simple(&p.0),
-            _ => Auth::None,
-        };
-        let transport = if cfg.unicast_peers.is_empty() {
-            Transport::Multicast
-        } else {
-            Transport::Unicast(cfg.unicast_peers.clone())
-        };
-        let socket = VrrpSocket::open(SocketConfig {
-            ifname: cfg.interface.clone(),
-            ifindex: iface.index,
-            src,
-            transport,
-        })
-        .map_err(net)?;
-        // Every advert this instance will send must encode: check once, before starting.
-        let probe = Advert {
-            version: cfg.version,
-            vrid: cfg.vrid,
-            priority: cfg.priority,
-            max_advert_int: cfg.advert_interval,
-            addresses: vip_addrs.clone(),
-            auth: auth.clone(),
-        };
-        for dst in socket.destinations() {
-            packet::encode(&probe, src, dst).map_err(|e| config_error(&cfg, e.to_string()))?;
-        }
-        let netlink = Netlink::open().map_err(net)?;
-        // Subscribe before reading the initial link states so no change falls in between.
-        let links = LinkMonitor::open().map_err(net)?;
-        let own_up = netlink
-            .link_state(iface.index)
-            .await
-            .map_err(net)?
-            .is_some_and(|l| l.up);
-        let mut tracked_links = Vec::new();
-        for t in &cfg.track_interfaces {
-            let index = nix::net::if_::if_nametoindex(t.name.as_str()).ok();
-            let up = match index {
-                Some(i) => netlink
-                    .link_state(i)
-                    .await
-                    .map_err(net)?
-                    .is_some_and(|l| l.up),
-                None => false,
-            };
-            tracked_links.push(TrackedLink {
-                name: t.name.clone(),
-                index,
-                weight: t.weight,
-                up,
-            });
-        }
-        let announcer = match (iface.link, iface.mac) {
-            (Some(link), Some(mac)) => Some(Announcer::open(link, mac).map_err(net)?),
-            _ => {
-                tracing::warn!(instance = %cfg.name, interface = %cfg.interface,
-                    "interface has no Ethernet address: no gratuitous ARP / NA");
-                None
-            }
-        };
-        let (track_tx, track_rx) = mpsc::unbounded_channel();
-        let mut check_tasks = Vec::new();
-        for (i, c) in cfg.checks.iter().enumerate() {
-            let (mut rx, h) = spawn_check(CheckSpec {
-                name: c.name.clone(),
-                probe: c.probe.clone(),
-                interval: c.interval,
-                timeout: c.timeout,
-                rise: c.rise,
-                fall: c.fall,
-            });
-            let tx = track_tx.clone();
-            let fwd = tokio::spawn(async move {
-                while rx.changed().await.is_ok() {
-                    let st = rx.borrow_and_update().clone();
-                    if tx.send((i, st)).is_err() {
-                        return;
-                    }
-                }
-            });
-            check_tasks.push(h);
-            check_tasks.push(fwd);
-        }
-        let fsm = Instance::new(fsm::Config {
-            vrid: cfg.vrid,
-            priority: cfg.priority,
-            advert_interval: cfg.advert_interval,
-            preempt: cfg.preempt,
-            preempt_delay: cfg.preempt_delay,
-            accept_mode: cfg.accept,
-            version: cfg.version,
-            primary_address: src,
-        });
-        let external = match cfg.role {
-            RoleMode::Vrrp => None,
-            RoleMode::External { .. } => Some(State::Backup),
-        };
-        let (fail_tx, notify_fail_rx) = mpsc::unbounded_channel();
-        let (notify_tx, notifier) = spawn_notifier(fail_tx);
-        let status = InstanceStatus {
-            name: cfg.name.clone(),
-            state: State::Initialize,
-            vips: cfg.vips.clone(),
-            vips_held: false,
-            master: None,
-            effective_priority: cfg.priority,
-            fault_reason: None,
-            last_transition: None,
-            counters: Counters::default(),
-        };
-        let (status_tx, _) = watch::channel(status);
-        Ok(Driver {
-            garp: GarpSchedule::new(cfg.garp.repeat, cfg.garp.interval, cfg.garp.refresh),
-            checks: vec![CheckState::Unknown; cfg.checks.len()],
-            cfg,
-            iface,
-            src,
-            auth,
-            fsm,
-            external,
-            socket,
-            netlink,
-            announcer,
-            links: Some(links),
-            own_up,
-            tracked_links,
-            check_tasks,
-            track_rx,
-            external_weight: 0,
-            track_fault: None,
-            cmd_rx,
-            events,
-            status_tx,
-            origin: Instant::now(),
-            origin_wall: SystemTime::now(),
-            vip: VipReconciler::new(),
-            notify_tx: Some(notify_tx),
-            notifier: Some(notifier),
-            notify_fail_rx,
-            rx_pause_until: None,
-            counters: Counters::default(),
-            last_transition: None,
-        })
-    }
-
     /// A receiver of the status channel.
     pub(super) fn status_receiver(&self) -> watch::Receiver<InstanceStatus> {
         self.status_tx.subscribe()
@@ -365,55 +157,6 @@ impl Driver {
         }
     }
 
-    async fn claim(&mut self) -> Result<(), Error> {
-        let Some(state) = self.external else {
-            return Err(Error::NotExternal(self.cfg.name.clone()));
-        };
-        if state == State::Master {
-            return Ok(());
-        }
-        if let RoleMode::External { fence: Some(f) } = &self.cfg.role {
-            if let Err(detail) = run_fence(f, FENCE_TIMEOUT).await {
-                tracing::warn!(instance = %self.cfg.name, %detail, "fence failed: VIP not taken");
-                return Err(Error::FenceFailed {
-                    instance: self.cfg.name.clone(),
-                    detail,
-                });
-            }
-        }
-        self.vip.set_want(true);
-        self.apply_vips().await;
-        self.garp.trigger(Instant::now());
-        self.garp_tick();
-        self.external = Some(State::Master);
-        self.publish_transition(
-            state,
-            State::Master,
-            "claimed by external decision".into(),
-            self.now(),
-        );
-        Ok(())
-    }
-
-    async fn release(&mut self) -> Result<(), Error> {
-        let Some(state) = self.external else {
-            return Err(Error::NotExternal(self.cfg.name.clone()));
-        };
-        self.garp.stop();
-        self.vip.set_want(false);
-        self.apply_vips().await;
-        if state != State::Backup {
-            self.external = Some(State::Backup);
-            self.publish_transition(
-                state,
-                State::Backup,
-                "released by external decision".into(),
-                self.now(),
-            );
-        }
-        Ok(())
-    }
-
     fn count_drop(&mut self, label: &'static str) {
         *self.counters.drops.entry(label).or_insert(0) += 1;
     }
@@ -488,6 +231,23 @@ impl Driver {
 
     async fn on_link(&mut self, l: LinkState) {
         let mut changed = false;
+        if !l.deleted
+            && l.index != self.iface.index
+            && l.name.as_deref() == Some(self.cfg.interface.as_str())
+        {
+            // Our interface was deleted and created again (new index): the socket is bound to
+            // the old one. Reopen on the new one; until that works (it needs an address) the
+            // instance stays in FAULT, and every later event of the link retries.
+            match self.reopen() {
+                Ok(()) => tracing::info!(instance = %self.cfg.name, index = l.index,
+                    "interface re-created: sockets reopened"),
+                Err(e) => {
+                    tracing::warn!(instance = %self.cfg.name, error = %e,
+                        "interface re-created, sockets not reopened yet");
+                    return;
+                }
+            }
+        }
         if l.index == self.iface.index && l.up != self.own_up {
             self.own_up = l.up;
             tracing::info!(instance = %self.cfg.name, interface = %self.cfg.interface,
@@ -685,94 +445,6 @@ impl Driver {
                 }
             }
         }
-    }
-
-    fn on_transition(&mut self, t: Transition) {
-        if t.to != State::Master {
-            self.garp.stop();
-        }
-        self.publish_transition(t.from, t.to, t.reason.to_string(), t.at);
-    }
-
-    fn publish_transition(&mut self, from: State, to: State, reason: String, at: Timestamp) {
-        let info = TransitionInfo {
-            from,
-            to,
-            reason: reason.clone(),
-            at: self.origin_wall + at.since_origin(),
-        };
-        tracing::info!(instance = %self.cfg.name, %from, %to, %reason, "state change");
-        self.last_transition = Some(info.clone());
-        let _ = self.events.send(InstanceEvent::Transition {
-            instance: self.cfg.name.clone(),
-            transition: info,
-        });
-        let n = &self.cfg.notify;
-        let own = match to {
-            State::Master => n.master.clone(),
-            State::Backup => n.backup.clone(),
-            State::Fault => n.fault.clone(),
-            State::Initialize => None,
-        };
-        let jobs: Vec<String> = own.into_iter().chain(n.any.clone()).collect();
-        for command in jobs {
-            self.notify(command, &to.to_string(), &from.to_string(), &reason);
-        }
-    }
-
-    fn notify(&self, command: String, state: &str, from: &str, reason: &str) {
-        let Some(tx) = &self.notify_tx else { return };
-        let prio = self.fsm.priority().to_string();
-        let _ = tx.send(NotifyJob {
-            command,
-            args: vec![
-                "INSTANCE".into(),
-                self.cfg.name.clone(),
-                state.to_string(),
-                prio,
-            ],
-            env: vec![
-                ("HAVIP_INSTANCE".into(), self.cfg.name.clone()),
-                ("HAVIP_STATE".into(), state.to_string()),
-                ("HAVIP_FROM".into(), from.to_string()),
-                ("HAVIP_REASON".into(), reason.to_string()),
-            ],
-        });
-    }
-
-    fn publish(&self) {
-        let state = self.external.unwrap_or_else(|| self.fsm.state());
-        let fault_reason = if state != State::Fault {
-            None
-        } else if !self.own_up {
-            Some(format!("interface {} is down", self.cfg.interface))
-        } else {
-            self.track_fault.clone()
-        };
-        let master = match (self.external, state) {
-            (Some(State::Master), _) => Some(self.src),
-            (Some(_), _) => None,
-            (None, _) => self.fsm.master_address(),
-        };
-        let status = InstanceStatus {
-            name: self.cfg.name.clone(),
-            state,
-            vips: self.cfg.vips.clone(),
-            vips_held: self.vip.want && self.vip.settled,
-            master,
-            effective_priority: self.fsm.priority(),
-            fault_reason,
-            last_transition: self.last_transition.clone(),
-            counters: self.counters.clone(),
-        };
-        self.status_tx.send_if_modified(|s| {
-            if *s == status {
-                false
-            } else {
-                *s = status;
-                true
-            }
-        });
     }
 
     /// The stop path: resign (priority-0 advert when Master), remove the VIPs (retried a few

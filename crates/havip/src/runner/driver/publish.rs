@@ -1,0 +1,155 @@
+//! Role-driven ownership (claim/release) and everything published about the instance:
+//! transitions on the events stream, notify commands, the status watch.
+
+use super::{Driver, FENCE_TIMEOUT};
+use crate::config::RoleMode;
+use crate::fsm::{State, Transition};
+use crate::runner::effects::{run_fence, NotifyJob};
+use crate::runner::{Error, InstanceEvent, InstanceStatus, TransitionInfo};
+use crate::time::Timestamp;
+use tokio::time::Instant;
+
+impl Driver {
+    pub(super) async fn claim(&mut self) -> Result<(), Error> {
+        let Some(state) = self.external else {
+            return Err(Error::NotExternal(self.cfg.name.clone()));
+        };
+        if state == State::Master {
+            return Ok(());
+        }
+        if let RoleMode::External { fence: Some(f) } = &self.cfg.role {
+            if let Err(detail) = run_fence(f, FENCE_TIMEOUT).await {
+                tracing::warn!(instance = %self.cfg.name, %detail, "fence failed: VIP not taken");
+                return Err(Error::FenceFailed {
+                    instance: self.cfg.name.clone(),
+                    detail,
+                });
+            }
+        }
+        self.vip.set_want(true);
+        self.apply_vips().await;
+        self.garp.trigger(Instant::now());
+        self.garp_tick();
+        self.external = Some(State::Master);
+        self.publish_transition(
+            state,
+            State::Master,
+            "claimed by external decision".into(),
+            self.now(),
+        );
+        Ok(())
+    }
+
+    pub(super) async fn release(&mut self) -> Result<(), Error> {
+        let Some(state) = self.external else {
+            return Err(Error::NotExternal(self.cfg.name.clone()));
+        };
+        self.garp.stop();
+        self.vip.set_want(false);
+        self.apply_vips().await;
+        if state != State::Backup {
+            self.external = Some(State::Backup);
+            self.publish_transition(
+                state,
+                State::Backup,
+                "released by external decision".into(),
+                self.now(),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_transition(&mut self, t: Transition) {
+        if t.to != State::Master {
+            self.garp.stop();
+        }
+        self.publish_transition(t.from, t.to, t.reason.to_string(), t.at);
+    }
+
+    pub(super) fn publish_transition(
+        &mut self,
+        from: State,
+        to: State,
+        reason: String,
+        at: Timestamp,
+    ) {
+        let info = TransitionInfo {
+            from,
+            to,
+            reason: reason.clone(),
+            at: self.origin_wall + at.since_origin(),
+        };
+        tracing::info!(instance = %self.cfg.name, %from, %to, %reason, "state change");
+        self.last_transition = Some(info.clone());
+        let _ = self.events.send(InstanceEvent::Transition {
+            instance: self.cfg.name.clone(),
+            transition: info,
+        });
+        let n = &self.cfg.notify;
+        let own = match to {
+            State::Master => n.master.clone(),
+            State::Backup => n.backup.clone(),
+            State::Fault => n.fault.clone(),
+            State::Initialize => None,
+        };
+        let jobs: Vec<String> = own.into_iter().chain(n.any.clone()).collect();
+        for command in jobs {
+            self.notify(command, &to.to_string(), &from.to_string(), &reason);
+        }
+    }
+
+    pub(super) fn notify(&self, command: String, state: &str, from: &str, reason: &str) {
+        let Some(tx) = &self.notify_tx else { return };
+        let prio = self.fsm.priority().to_string();
+        let _ = tx.send(NotifyJob {
+            command,
+            args: vec![
+                "INSTANCE".into(),
+                self.cfg.name.clone(),
+                state.to_string(),
+                prio,
+            ],
+            env: vec![
+                ("HAVIP_INSTANCE".into(), self.cfg.name.clone()),
+                ("HAVIP_STATE".into(), state.to_string()),
+                ("HAVIP_FROM".into(), from.to_string()),
+                ("HAVIP_REASON".into(), reason.to_string()),
+            ],
+        });
+    }
+
+    pub(super) fn publish(&self) {
+        let state = self.external.unwrap_or_else(|| self.fsm.state());
+        let fault_reason = if state != State::Fault {
+            None
+        } else if !self.own_up {
+            Some(format!("interface {} is down", self.cfg.interface))
+        } else {
+            self.track_fault.clone()
+        };
+        let master = match (self.external, state) {
+            (Some(State::Master), _) => Some(self.src),
+            (Some(_), _) => None,
+            (None, _) => self.fsm.master_address(),
+        };
+        let status = InstanceStatus {
+            name: self.cfg.name.clone(),
+            state,
+            vips: self.cfg.vips.clone(),
+            vips_held: self.vip.want && self.vip.settled,
+            master,
+            effective_priority: self.fsm.priority(),
+            fault_reason,
+            last_transition: self.last_transition.clone(),
+            counters: self.counters.clone(),
+        };
+        self.status_tx.send_if_modified(|s| {
+            if *s == status {
+                false
+            } else {
+                *s = status;
+                true
+            }
+        });
+    }
+}
