@@ -103,3 +103,40 @@ fn reply(r: Result<(), String>) -> String {
     };
     serde_json::to_string(&r).unwrap_or_else(|_| r#"{"ok":false}"#.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn bind_replaces_a_stale_socket_and_refuses_a_live_one() {
+        let dir = std::env::temp_dir().join(format!("director-bind-{}", std::process::id()));
+        let path = dir.join("sub/d.sock");
+        rt().block_on(async {
+            // Parent directory created, mode 0600.
+            let first = bind(&path).expect("first bind");
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path)
+                .expect("socket")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+            // A live daemon answers: refused, its socket file untouched.
+            let err = bind(&path).expect_err("live socket must not be stolen");
+            assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+            assert!(err.to_string().contains("another daemon answers"), "{err}");
+            // The daemon died (listener dropped, file left behind): replaced.
+            drop(first);
+            assert!(path.exists());
+            let _second = bind(&path).expect("stale socket replaced");
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
