@@ -180,13 +180,36 @@ pub async fn run_notify(job: &NotifyJob) -> Result<(), String> {
         .args(&job.args)
         .envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        .process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
-    match tokio::time::timeout(NOTIFY_TIMEOUT, child.wait()).await {
+    // On a timeout, or when this future is dropped (a fence's own timeout), the whole process
+    // group is killed; a command that finished keeps whatever it started in the background.
+    let mut guard = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
+    let r = tokio::time::timeout(NOTIFY_TIMEOUT, child.wait()).await;
+    if matches!(r, Ok(Ok(_))) {
+        guard.0 = None;
+    }
+    match r {
         Ok(Ok(st)) if st.success() => Ok(()),
         Ok(Ok(st)) => Err(format!("exited with {st}")),
         Ok(Err(e)) => Err(format!("wait: {e}")),
         Err(_) => Err(format!("timed out after {NOTIFY_TIMEOUT:?}")),
+    }
+}
+
+/// Kills a command's process group when dropped while armed (timed out or cancelled), so a hung
+/// notify or fence script leaves nothing behind.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
 }
 
@@ -295,5 +318,15 @@ mod tests {
         assert!(rt
             .block_on(run_fence("true", Duration::from_secs(2)))
             .is_ok());
+        // A fence that hangs is cut at its limit, its children with it.
+        let marker = std::env::temp_dir().join(format!("havip-fence-{}", std::process::id()));
+        let _ = std::fs::remove_file(&marker);
+        let hang = format!("(sleep 0.6; touch {}) & wait", marker.display());
+        let e = rt
+            .block_on(run_fence(&hang, Duration::from_millis(200)))
+            .unwrap_err();
+        assert!(e.contains("timed out"), "{e}");
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(!marker.exists(), "the fence's child survived");
     }
 }

@@ -123,6 +123,9 @@ async fn exec(command: &str, limit: Duration) -> Outcome {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
+        // Its own process group, so a timeout kills the whole script (`a | b`, `sleep`, ...),
+        // not only the shell.
+        .process_group(0)
         .spawn();
     let mut child = match child {
         Ok(c) => c,
@@ -133,6 +136,12 @@ async fn exec(command: &str, limit: Duration) -> Outcome {
         Ok(Ok(st)) => Outcome::Down(format!("`{command}` exited with {st}")),
         Ok(Err(e)) => Outcome::Down(format!("wait for `{command}`: {e}")),
         Err(_) => {
+            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
             let _ = child.kill().await;
             Outcome::Down(format!("`{command}` timed out after {limit:?}"))
         }
@@ -294,6 +303,28 @@ mod tests {
                 "{o:?}"
             );
             assert!(start.elapsed() < Duration::from_secs(3));
+        });
+    }
+
+    #[test]
+    fn exec_timeout_kills_the_whole_script() {
+        rt().block_on(async {
+            let marker = std::env::temp_dir().join(format!("havip-exec-{}", std::process::id()));
+            let _ = std::fs::remove_file(&marker);
+            // The grandchild would write the marker after 600 ms unless it is killed with the
+            // shell at the 200 ms timeout.
+            let cmd = format!("(sleep 0.6; touch {}) & wait", marker.display());
+            let o = run(
+                &ProbeSpec::Exec { command: cmd },
+                Duration::from_millis(200),
+            )
+            .await;
+            assert!(matches!(o, Outcome::Down(_)), "{o:?}");
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            assert!(
+                !marker.exists(),
+                "a process of the timed-out script survived"
+            );
         });
     }
 
