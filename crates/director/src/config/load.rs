@@ -99,9 +99,28 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
     if !keys.is_empty() {
         return Err(ConfigError::new(path, keys));
     }
-    let raw: RawConfig = serde_saphyr::from_str_with_options(text, options())
-        .map_err(|e| ConfigError::new(path, vec![yaml_diagnostic(&e)]))?;
+    let raw: RawConfig = serde_saphyr::from_str_with_options(text, options()).map_err(|e| {
+        let d = yaml_diagnostic(&e);
+        ConfigError::new(path, vec![tab_indentation(text, &d).unwrap_or(d)])
+    })?;
     validate(raw).map_err(|d| ConfigError::new(path, d))
+}
+
+/// The parser reports a tab used as indentation one line early: point at the tab itself.
+fn tab_indentation(text: &str, d: &Diagnostic) -> Option<Diagnostic> {
+    if !d.message.contains("tab") {
+        return None;
+    }
+    text.lines().enumerate().find_map(|(i, line)| {
+        let indent: &str = &line[..line.len() - line.trim_start().len()];
+        let col = indent.find('\t')?;
+        Some(Diagnostic::at(
+            u64::try_from(i + 1).unwrap_or(u64::MAX),
+            u64::try_from(col + 1).unwrap_or(u64::MAX),
+            "a tab is used for indentation",
+            Some("YAML indents with spaces only: replace the tab".into()),
+        ))
+    })
 }
 
 /// Parser options: a small budget suited to a configuration file.
@@ -278,6 +297,19 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "f.yaml:2:12: invalid UTF-8 (save the file as UTF-8)"
+        );
+    }
+
+    #[test]
+    fn tab_indentation_is_located_at_the_tab() {
+        let err = parse(
+            Path::new("t.yaml"),
+            b"instances:\n  - name: a\n\tinterface: e\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.yaml:3:1: a tab is used for indentation (YAML indents with spaces only: replace the tab)"
         );
     }
 
