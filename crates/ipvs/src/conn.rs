@@ -40,6 +40,8 @@ const MAX_SEND: usize = 128 << 10;
 /// Bytes of receive buffer budgeted per ack in flight (an ack's `truesize` is ~768 bytes; an
 /// error ack echoes the request and is larger).
 const BYTES_PER_ACK: usize = 2048;
+/// Requests sent together once the window has room for them.
+const REFILL_CHUNK: usize = 256;
 /// Receive buffer for one datagram (dump skbs are at most 32 KiB: `netlink_recvmsg`).
 const RECV_BUF: usize = 64 << 10;
 
@@ -214,6 +216,23 @@ impl Conn {
 
     pub(crate) async fn send_buf(&mut self) -> Result<()> {
         let mut off = 0;
+        // First without the reactor (a netlink send to the kernel rarely blocks).
+        loop {
+            match send(self.fd.get_ref().as_raw_fd(), &self.tx, MsgFlags::empty()) {
+                Err(NixErrno::EINTR) => continue,
+                Err(NixErrno::EAGAIN) => break,
+                Err(e) => {
+                    return Err(Error::Socket {
+                        context: "send",
+                        source: e.into(),
+                    })
+                }
+                Ok(n) => {
+                    off = n;
+                    break;
+                }
+            }
+        }
         while off < self.tx.len() {
             let mut guard = self.fd.writable().await.map_err(|source| Error::Socket {
                 context: "poll writable",
@@ -244,6 +263,25 @@ impl Conn {
     /// Receives one datagram into `self.rx`; returns its length. ENOBUFS comes back as
     /// `Err(Error::Socket)` with that errno.
     pub(crate) async fn recv_one(&mut self) -> Result<usize> {
+        // Replies are usually queued already (the kernel answers inside our `send`): try the
+        // non-blocking socket first and go through the reactor only when it is empty.
+        loop {
+            match recv(
+                self.fd.get_ref().as_raw_fd(),
+                &mut self.rx,
+                MsgFlags::empty(),
+            ) {
+                Err(NixErrno::EINTR) => continue,
+                Err(NixErrno::EAGAIN) => break,
+                Err(e) => {
+                    return Err(Error::Socket {
+                        context: "recv",
+                        source: e.into(),
+                    })
+                }
+                Ok(n) => return Ok(n),
+            }
+        }
         loop {
             let mut guard = self.fd.readable().await.map_err(|source| Error::Socket {
                 context: "poll readable",
@@ -418,8 +456,10 @@ impl Conn {
         let mut interrupted = None;
         let family = self.family;
         while acked < next || next < n {
-            // Fill the window.
-            if next < n && inflight < self.window {
+            // Refill the window in chunks (not one request per ack: one `send` per request would
+            // double the system calls), or fill it when nothing is in flight.
+            let refill = (self.window / 2).clamp(1, REFILL_CHUNK);
+            if next < n && (inflight == 0 || inflight + refill <= self.window) {
                 self.tx.clear();
                 let chunk_start = next;
                 while next < n && inflight < self.window && self.tx.len() < MAX_SEND {
