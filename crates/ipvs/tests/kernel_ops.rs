@@ -374,7 +374,27 @@ fn zero_flush_and_sync_daemons() {
             .await
             .unwrap();
         assert_eq!(r.failures().next().unwrap().1.errno, Errno(17));
-        ok(&mut c, &[Op::StopDaemon(DaemonState::Master)]).await;
+        // A backup next to the master.
+        ok(
+            &mut c,
+            &[Op::StartDaemon(SyncDaemon::new(
+                DaemonState::Backup,
+                "lo",
+                5,
+            ))],
+        )
+        .await;
+        let list = c.daemons().await.unwrap();
+        assert_eq!(list.len(), 2, "{list:?}");
+        assert!(list.iter().any(|d| d.state == DaemonState::Backup));
+        ok(
+            &mut c,
+            &[
+                Op::StopDaemon(DaemonState::Master),
+                Op::StopDaemon(DaemonState::Backup),
+            ],
+        )
+        .await;
         assert!(c.daemons().await.unwrap().is_empty());
     });
 }
