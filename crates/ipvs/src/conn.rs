@@ -505,12 +505,22 @@ impl Conn {
                 }
             };
             let rx = self.rx.get(..len).unwrap_or_default();
+            let mut malformed = None;
             for m in MessageIter::new(rx) {
-                let Ok(m) = m else { break };
-                if record_ack(&m, base, ops, &mut outcomes).is_some() {
-                    inflight = inflight.saturating_sub(1);
-                    acked += 1;
+                match m {
+                    Ok(m) => {
+                        if record_ack(&m, base, ops, &mut outcomes).is_some() {
+                            inflight = inflight.saturating_sub(1);
+                            acked += 1;
+                        }
+                    }
+                    Err(e) => malformed = Some(e),
                 }
+            }
+            if let Some(e) = malformed {
+                // An ack we cannot read would be waited for forever: stop, the rest is unknown.
+                interrupted = Some(format!("malformed reply from the kernel: {e}"));
+                break;
             }
         }
         Ok(BatchReport {

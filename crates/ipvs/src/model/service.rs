@@ -1,13 +1,11 @@
-//! The IPVS table as plain data: services, their real servers (destinations), counters and the
-//! kernel-wide settings (info, timeouts, sync daemons). No I/O here.
-//!
-//! Field meanings follow `include/uapi/linux/ip_vs.h` and `net/netfilter/ipvs/ip_vs_ctl.c`.
-//! Everything is kept in the order the kernel returns it.
+//! Services: key (protocol + address + port, or fwmark), scheduler, flags, netmask, stats.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Serialize, Serializer};
+
+use super::fmt_addr_port;
 
 /// An address family of a service or a destination (`IPVS_SVC_ATTR_AF`,
 /// `IPVS_DEST_ATTR_ADDR_FAMILY`).
@@ -132,14 +130,6 @@ impl ServiceKey {
             ServiceKey::Inet { addr, .. } => AddressFamily::of(addr),
             ServiceKey::Fwmark { af, .. } => *af,
         }
-    }
-}
-
-/// Writes an address and port as `1.2.3.4:80` or `[2001:db8::1]:80`.
-pub(crate) fn fmt_addr_port(f: &mut fmt::Formatter<'_>, addr: &IpAddr, port: u16) -> fmt::Result {
-    match addr {
-        IpAddr::V4(a) => write!(f, "{a}:{port}"),
-        IpAddr::V6(a) => write!(f, "[{a}]:{port}"),
     }
 }
 
@@ -448,314 +438,6 @@ impl Service {
     }
 }
 
-/// How packets reach a real server (`IP_VS_CONN_F_FWD_MASK` bits of `IPVS_DEST_ATTR_FWD_METHOD`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Forwarding {
-    /// Masquerading / NAT (`IP_VS_CONN_F_MASQ`, 0; ipvsadm `-m`).
-    Masq,
-    /// Local node (`IP_VS_CONN_F_LOCALNODE`, 1).
-    Local,
-    /// IP tunnelling (`IP_VS_CONN_F_TUNNEL`, 2; ipvsadm `-i`).
-    Tunnel,
-    /// Direct routing (`IP_VS_CONN_F_DROUTE`, 3; ipvsadm `-g`).
-    DirectRoute,
-    /// Cache bypass (`IP_VS_CONN_F_BYPASS`, 4).
-    Bypass,
-}
-
-impl Forwarding {
-    /// The kernel's number.
-    pub fn to_raw(self) -> u32 {
-        match self {
-            Forwarding::Masq => 0,
-            Forwarding::Local => 1,
-            Forwarding::Tunnel => 2,
-            Forwarding::DirectRoute => 3,
-            Forwarding::Bypass => 4,
-        }
-    }
-
-    /// The method for the low three bits of a kernel value; `None` for 5..7.
-    pub fn from_raw(raw: u32) -> Option<Self> {
-        match raw & 0x7 {
-            0 => Some(Forwarding::Masq),
-            1 => Some(Forwarding::Local),
-            2 => Some(Forwarding::Tunnel),
-            3 => Some(Forwarding::DirectRoute),
-            4 => Some(Forwarding::Bypass),
-            _ => None,
-        }
-    }
-}
-
-/// The encapsulation of a tunnelled real server (`IPVS_DEST_ATTR_TUN_TYPE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
-pub enum TunnelType {
-    /// IP-in-IP (`IP_VS_CONN_F_TUNNEL_TYPE_IPIP`, 0), the default.
-    #[default]
-    Ipip,
-    /// Generic UDP encapsulation (`IP_VS_CONN_F_TUNNEL_TYPE_GUE`, 1).
-    Gue,
-    /// GRE (`IP_VS_CONN_F_TUNNEL_TYPE_GRE`, 2).
-    Gre,
-    /// Any other number.
-    Other(u8),
-}
-
-impl TunnelType {
-    /// The kernel's number.
-    pub fn to_raw(self) -> u8 {
-        match self {
-            TunnelType::Ipip => 0,
-            TunnelType::Gue => 1,
-            TunnelType::Gre => 2,
-            TunnelType::Other(n) => n,
-        }
-    }
-
-    /// The type for a kernel number.
-    pub fn from_raw(raw: u8) -> Self {
-        match raw {
-            0 => TunnelType::Ipip,
-            1 => TunnelType::Gue,
-            2 => TunnelType::Gre,
-            n => TunnelType::Other(n),
-        }
-    }
-}
-
-/// Tunnel encapsulation flags (`IPVS_DEST_ATTR_TUN_FLAGS`, `IP_VS_TUNNEL_ENCAP_FLAG_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
-pub struct TunnelFlags {
-    /// Raw bits (0 = `IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM`).
-    pub bits: u16,
-}
-
-impl TunnelFlags {
-    /// `IP_VS_TUNNEL_ENCAP_FLAG_CSUM`: outer UDP/GRE checksum.
-    pub const CSUM: u16 = 1 << 0;
-    /// `IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`: remote checksum offload.
-    pub const REMCSUM: u16 = 1 << 1;
-
-    /// True when the checksum flag is set.
-    pub fn csum(self) -> bool {
-        self.bits & Self::CSUM != 0
-    }
-
-    /// True when the remote-checksum flag is set.
-    pub fn remcsum(self) -> bool {
-        self.bits & Self::REMCSUM != 0
-    }
-}
-
-/// Tunnel settings of a real server (used with `Forwarding::Tunnel`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
-pub struct Tunnel {
-    /// Encapsulation type.
-    pub kind: TunnelType,
-    /// Destination UDP port for GUE (`IPVS_DEST_ATTR_TUN_PORT`, big-endian on the wire).
-    pub port: u16,
-    /// Checksum flags.
-    pub flags: TunnelFlags,
-}
-
-/// What identifies a real server within its service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct DestKey {
-    /// Real server address (its family may differ from the service's for tunnels).
-    pub addr: IpAddr,
-    /// Real server port.
-    pub port: u16,
-}
-
-impl fmt::Display for DestKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_addr_port(f, &self.addr, self.port)
-    }
-}
-
-/// A real server (destination) of a service.
-///
-/// Its family is its address's family (`IPVS_DEST_ATTR_ADDR_FAMILY`); `ip_vs_ctl.c` allows a
-/// family different from the service's only with tunnel forwarding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Destination {
-    /// Address.
-    pub addr: IpAddr,
-    /// Port.
-    pub port: u16,
-    /// Forwarding method.
-    pub forwarding: Forwarding,
-    /// Weight (the kernel rejects negative weights with EINVAL).
-    pub weight: i32,
-    /// Upper connection threshold, 0 = none.
-    pub upper_threshold: u32,
-    /// Lower connection threshold, 0 = none.
-    pub lower_threshold: u32,
-    /// Tunnel settings (sent only with `Forwarding::Tunnel`; reported by the kernel always).
-    pub tunnel: Tunnel,
-    /// Active connections (replies only).
-    pub active_conns: u32,
-    /// Inactive connections (replies only).
-    pub inactive_conns: u32,
-    /// Persistent connections (replies only).
-    pub persist_conns: u32,
-    /// Counters (replies only).
-    pub stats: Option<Stats>,
-}
-
-impl Destination {
-    /// A destination with ipvsadm's defaults: weight 1, no thresholds, default tunnel.
-    pub fn new(addr: IpAddr, port: u16, forwarding: Forwarding) -> Self {
-        Destination {
-            addr,
-            port,
-            forwarding,
-            weight: 1,
-            upper_threshold: 0,
-            lower_threshold: 0,
-            tunnel: Tunnel::default(),
-            active_conns: 0,
-            inactive_conns: 0,
-            persist_conns: 0,
-            stats: None,
-        }
-    }
-
-    /// The destination's own address family.
-    pub fn af(&self) -> AddressFamily {
-        AddressFamily::of(&self.addr)
-    }
-
-    /// Its key within the service.
-    pub fn key(&self) -> DestKey {
-        DestKey {
-            addr: self.addr,
-            port: self.port,
-        }
-    }
-}
-
-/// General IPVS information (`IPVS_CMD_GET_INFO`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Info {
-    /// `IPVS_INFO_ATTR_VERSION`: `major << 16 | minor << 8 | patch`.
-    pub version: u32,
-    /// `IPVS_INFO_ATTR_CONN_TAB_SIZE`: connection hash table size.
-    pub conn_tab_size: u32,
-}
-
-impl Info {
-    /// The version as `major.minor.patch` (e.g. `1.2.1`).
-    pub fn version_string(&self) -> String {
-        format!(
-            "{}.{}.{}",
-            (self.version >> 16) & 0xff,
-            (self.version >> 8) & 0xff,
-            self.version & 0xff
-        )
-    }
-}
-
-/// Connection timeouts in seconds (`IPVS_CMD_ATTR_TIMEOUT_*`); 0 in a set request leaves a value
-/// unchanged (`ip_vs_set_timeout`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Timeouts {
-    /// Established TCP.
-    pub tcp: u32,
-    /// TCP after FIN.
-    pub tcp_fin: u32,
-    /// UDP.
-    pub udp: u32,
-}
-
-/// The role of a connection-synchronisation daemon (`IPVS_DAEMON_ATTR_STATE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum DaemonState {
-    /// `IP_VS_STATE_MASTER` (1): sends sync messages.
-    Master,
-    /// `IP_VS_STATE_BACKUP` (2): receives them.
-    Backup,
-}
-
-impl DaemonState {
-    /// The kernel's number.
-    pub fn to_raw(self) -> u32 {
-        match self {
-            DaemonState::Master => 1,
-            DaemonState::Backup => 2,
-        }
-    }
-
-    /// The state for a kernel number.
-    pub fn from_raw(raw: u32) -> Option<Self> {
-        match raw {
-            1 => Some(DaemonState::Master),
-            2 => Some(DaemonState::Backup),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for DaemonState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DaemonState::Master => "master",
-            DaemonState::Backup => "backup",
-        })
-    }
-}
-
-/// A connection-synchronisation daemon (`IPVS_CMD_ATTR_DAEMON`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SyncDaemon {
-    /// Master or backup.
-    pub state: DaemonState,
-    /// Multicast interface name.
-    pub mcast_ifn: String,
-    /// Sync id (0..255).
-    pub syncid: u32,
-    /// Maximum UDP payload size (`IPVS_DAEMON_ATTR_SYNC_MAXLEN`), kernel default when `None`.
-    pub sync_maxlen: Option<u16>,
-    /// Multicast group (`IPVS_DAEMON_ATTR_MCAST_GROUP` or `_GROUP6`).
-    pub mcast_group: Option<IpAddr>,
-    /// Multicast base port (host byte order on the wire).
-    pub mcast_port: Option<u16>,
-    /// Multicast TTL.
-    pub mcast_ttl: Option<u8>,
-}
-
-impl SyncDaemon {
-    /// A daemon with the kernel's defaults for everything but state, interface and sync id.
-    pub fn new(state: DaemonState, mcast_ifn: &str, syncid: u32) -> Self {
-        SyncDaemon {
-            state,
-            mcast_ifn: mcast_ifn.to_string(),
-            syncid,
-            sync_maxlen: None,
-            mcast_group: None,
-            mcast_port: None,
-            mcast_ttl: None,
-        }
-    }
-}
-
-/// One service with its real servers, as the kernel lists them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ServiceEntry {
-    /// The service.
-    pub service: Service,
-    /// Its real servers.
-    pub destinations: Vec<Destination>,
-}
-
-/// The whole IPVS table of a network namespace, in the kernel's order.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Table {
-    /// Every service with its real servers.
-    pub services: Vec<ServiceEntry>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -802,14 +484,6 @@ mod tests {
     }
 
     #[test]
-    fn forwarding_numbers() {
-        for n in 0..5 {
-            assert_eq!(Forwarding::from_raw(n).map(Forwarding::to_raw), Some(n));
-        }
-        assert_eq!(Forwarding::from_raw(5), None);
-    }
-
-    #[test]
     fn keys_display_like_ipvsadm_names_them() {
         let k = ServiceKey::Inet {
             protocol: Protocol::Tcp,
@@ -823,14 +497,5 @@ mod tests {
             mark: 5,
         };
         assert_eq!(f.to_string(), "FWM 5 (IPv4)");
-    }
-
-    #[test]
-    fn info_version_string() {
-        let i = Info {
-            version: 0x010201,
-            conn_tab_size: 4096,
-        };
-        assert_eq!(i.version_string(), "1.2.1");
     }
 }

@@ -1,0 +1,209 @@
+//! Real servers (destinations): forwarding method, weight, thresholds, tunnel, counters.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::{fmt_addr_port, AddressFamily, Stats};
+
+/// How packets reach a real server (`IP_VS_CONN_F_FWD_MASK` bits of `IPVS_DEST_ATTR_FWD_METHOD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Forwarding {
+    /// Masquerading / NAT (`IP_VS_CONN_F_MASQ`, 0; ipvsadm `-m`).
+    Masq,
+    /// Local node (`IP_VS_CONN_F_LOCALNODE`, 1).
+    Local,
+    /// IP tunnelling (`IP_VS_CONN_F_TUNNEL`, 2; ipvsadm `-i`).
+    Tunnel,
+    /// Direct routing (`IP_VS_CONN_F_DROUTE`, 3; ipvsadm `-g`).
+    DirectRoute,
+    /// Cache bypass (`IP_VS_CONN_F_BYPASS`, 4).
+    Bypass,
+}
+
+impl Forwarding {
+    /// The kernel's number.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            Forwarding::Masq => 0,
+            Forwarding::Local => 1,
+            Forwarding::Tunnel => 2,
+            Forwarding::DirectRoute => 3,
+            Forwarding::Bypass => 4,
+        }
+    }
+
+    /// The method for the low three bits of a kernel value; `None` for 5..7.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        match raw & 0x7 {
+            0 => Some(Forwarding::Masq),
+            1 => Some(Forwarding::Local),
+            2 => Some(Forwarding::Tunnel),
+            3 => Some(Forwarding::DirectRoute),
+            4 => Some(Forwarding::Bypass),
+            _ => None,
+        }
+    }
+}
+
+/// The encapsulation of a tunnelled real server (`IPVS_DEST_ATTR_TUN_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+pub enum TunnelType {
+    /// IP-in-IP (`IP_VS_CONN_F_TUNNEL_TYPE_IPIP`, 0), the default.
+    #[default]
+    Ipip,
+    /// Generic UDP encapsulation (`IP_VS_CONN_F_TUNNEL_TYPE_GUE`, 1).
+    Gue,
+    /// GRE (`IP_VS_CONN_F_TUNNEL_TYPE_GRE`, 2).
+    Gre,
+    /// Any other number.
+    Other(u8),
+}
+
+impl TunnelType {
+    /// The kernel's number.
+    pub fn to_raw(self) -> u8 {
+        match self {
+            TunnelType::Ipip => 0,
+            TunnelType::Gue => 1,
+            TunnelType::Gre => 2,
+            TunnelType::Other(n) => n,
+        }
+    }
+
+    /// The type for a kernel number.
+    pub fn from_raw(raw: u8) -> Self {
+        match raw {
+            0 => TunnelType::Ipip,
+            1 => TunnelType::Gue,
+            2 => TunnelType::Gre,
+            n => TunnelType::Other(n),
+        }
+    }
+}
+
+/// Tunnel encapsulation flags (`IPVS_DEST_ATTR_TUN_FLAGS`, `IP_VS_TUNNEL_ENCAP_FLAG_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
+pub struct TunnelFlags {
+    /// Raw bits (0 = `IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM`).
+    pub bits: u16,
+}
+
+impl TunnelFlags {
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_CSUM`: outer UDP/GRE checksum.
+    pub const CSUM: u16 = 1 << 0;
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`: remote checksum offload.
+    pub const REMCSUM: u16 = 1 << 1;
+
+    /// True when the checksum flag is set.
+    pub fn csum(self) -> bool {
+        self.bits & Self::CSUM != 0
+    }
+
+    /// True when the remote-checksum flag is set.
+    pub fn remcsum(self) -> bool {
+        self.bits & Self::REMCSUM != 0
+    }
+}
+
+/// Tunnel settings of a real server (used with `Forwarding::Tunnel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
+pub struct Tunnel {
+    /// Encapsulation type.
+    pub kind: TunnelType,
+    /// Destination UDP port for GUE (`IPVS_DEST_ATTR_TUN_PORT`, big-endian on the wire).
+    pub port: u16,
+    /// Checksum flags.
+    pub flags: TunnelFlags,
+}
+
+/// What identifies a real server within its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct DestKey {
+    /// Real server address (its family may differ from the service's for tunnels).
+    pub addr: IpAddr,
+    /// Real server port.
+    pub port: u16,
+}
+
+impl fmt::Display for DestKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_addr_port(f, &self.addr, self.port)
+    }
+}
+
+/// A real server (destination) of a service.
+///
+/// Its family is its address's family (`IPVS_DEST_ATTR_ADDR_FAMILY`); `ip_vs_ctl.c` allows a
+/// family different from the service's only with tunnel forwarding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Destination {
+    /// Address.
+    pub addr: IpAddr,
+    /// Port.
+    pub port: u16,
+    /// Forwarding method.
+    pub forwarding: Forwarding,
+    /// Weight (the kernel rejects negative weights with EINVAL).
+    pub weight: i32,
+    /// Upper connection threshold, 0 = none.
+    pub upper_threshold: u32,
+    /// Lower connection threshold, 0 = none.
+    pub lower_threshold: u32,
+    /// Tunnel settings (sent only with `Forwarding::Tunnel`; reported by the kernel always).
+    pub tunnel: Tunnel,
+    /// Active connections (replies only).
+    pub active_conns: u32,
+    /// Inactive connections (replies only).
+    pub inactive_conns: u32,
+    /// Persistent connections (replies only).
+    pub persist_conns: u32,
+    /// Counters (replies only).
+    pub stats: Option<Stats>,
+}
+
+impl Destination {
+    /// A destination with ipvsadm's defaults: weight 1, no thresholds, default tunnel.
+    pub fn new(addr: IpAddr, port: u16, forwarding: Forwarding) -> Self {
+        Destination {
+            addr,
+            port,
+            forwarding,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            tunnel: Tunnel::default(),
+            active_conns: 0,
+            inactive_conns: 0,
+            persist_conns: 0,
+            stats: None,
+        }
+    }
+
+    /// The destination's own address family.
+    pub fn af(&self) -> AddressFamily {
+        AddressFamily::of(&self.addr)
+    }
+
+    /// Its key within the service.
+    pub fn key(&self) -> DestKey {
+        DestKey {
+            addr: self.addr,
+            port: self.port,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarding_numbers() {
+        for n in 0..5 {
+            assert_eq!(Forwarding::from_raw(n).map(Forwarding::to_raw), Some(n));
+        }
+        assert_eq!(Forwarding::from_raw(5), None);
+    }
+}
