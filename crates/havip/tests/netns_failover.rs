@@ -32,7 +32,7 @@ fn crash_of_the_master_backup_takes_over_within_master_down_interval() {
     // Master_Down_Interval = 3 * 100 ms + (256 - 100) * 100 ms / 256 = 360.9 ms; the last
     // advert heard was up to 100 ms before the crash, so the takeover is at most ~361 ms after it.
     assert!(took >= Duration::from_millis(200), "too early: {took:?}");
-    assert!(took < Duration::from_millis(700), "too late: {took:?}");
+    assert!(took < Duration::from_millis(900), "too late: {took:?}");
     let last = nb
         .status
         .borrow()
