@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use havip::fsm::State;
 use havip::packet::Version;
 use havip::time::Centisecs;
-use runner_common::{cfg, has_addr, Lan, Node};
+use runner_common::{cfg, has_addr, pair, Lan, Node};
 use testns::Netns;
 
 /// keepalived running (not forked) in a namespace; SIGTERM and reaped on drop.
@@ -30,13 +30,26 @@ impl Keepalived {
         advert: &str,
         vip: &str,
     ) -> Keepalived {
+        Keepalived::start_with(ns, version, vrid, priority, advert, vip, "")
+    }
+
+    /// Same, with `extra` lines added to the `vrrp_instance` block (e.g. unicast peers).
+    fn start_with(
+        ns: &Netns,
+        version: u8,
+        vrid: u8,
+        priority: u8,
+        advert: &str,
+        vip: &str,
+        extra: &str,
+    ) -> Keepalived {
         let dir = std::env::temp_dir().join(testns::unique_name("havipka"));
         std::fs::create_dir_all(&dir).expect("tmp dir");
         let conf = dir.join("keepalived.conf");
         std::fs::write(
             &conf,
             format!(
-                "global_defs {{\n  vrrp_version {version}\n}}\nvrrp_instance V {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  priority {priority}\n  advert_int {advert}\n  virtual_ipaddress {{\n    {vip} dev eth0\n  }}\n}}\n"
+                "global_defs {{\n  vrrp_version {version}\n}}\nvrrp_instance V {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  priority {priority}\n  advert_int {advert}\n{extra}  virtual_ipaddress {{\n    {vip} dev eth0\n  }}\n}}\n"
             ),
         )
         .expect("conf");
@@ -257,4 +270,53 @@ fn v3_ipv6_keepalived_master_ours_backup_then_keepalived_stops() {
 #[ignore = "needs root and network namespaces: tests/check runs it"]
 fn v3_ipv6_ours_master_keepalived_backup_then_ours_stops() {
     ours_master_keepalived_backup(&V6, Version::V3, 66, "0.1", Duration::from_secs(2));
+}
+
+/// keepalived's unicast lines for a peer at `peer` from `src`.
+fn ka_unicast(src: &str, peer: &str) -> String {
+    format!("  unicast_src_ip {src}\n  unicast_peer {{\n    {peer}\n  }}\n")
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn v3_unicast_keepalived_master_ours_backup_then_keepalived_stops() {
+    // A veth pair: bridged unicast protocol 112 is dropped by this host's netfilter.
+    let (k, o) = pair("192.0.2.1/24", "192.0.2.2/24");
+    let extra = ka_unicast("192.0.2.1", "192.0.2.2");
+    let mut ka = Keepalived::start_with(&k, 3, 67, 200, "0.1", V4.vip_cidr, &extra);
+    wait_for(Duration::from_secs(4), "keepalived takes the VIP", || {
+        has_addr(&k, V4.vip())
+    });
+    let mut c = ours(&V4, Version::V3, 67, 100);
+    c.unicast_peers = vec!["192.0.2.1".parse().expect("peer")];
+    let node = Node::start(o.clone(), c);
+    node.wait(Duration::from_secs(2), "ours backup of keepalived", |s| {
+        s.state == State::Backup && s.counters.adverts_rx > 2
+    });
+    assert!(!has_addr(&o, V4.vip()), "{}", ka.log());
+    ka.stop();
+    node.wait_state(State::Master, Duration::from_secs(2));
+    assert!(has_addr(&o, V4.vip()) && !has_addr(&k, V4.vip()));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn v3_unicast_ours_master_keepalived_backup_then_ours_stops() {
+    let (k, o) = pair("192.0.2.1/24", "192.0.2.2/24");
+    let mut c = ours(&V4, Version::V3, 68, 200);
+    c.unicast_peers = vec!["192.0.2.1".parse().expect("peer")];
+    let node = Node::start(o.clone(), c);
+    let extra = ka_unicast("192.0.2.1", "192.0.2.2");
+    let ka = Keepalived::start_with(&k, 3, 68, 100, "0.1", V4.vip_cidr, &extra);
+    node.wait_state(State::Master, Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !has_addr(&k, V4.vip()),
+        "keepalived took the VIP: {}",
+        ka.log()
+    );
+    node.shutdown();
+    wait_for(Duration::from_secs(2), "keepalived takes over", || {
+        has_addr(&k, V4.vip())
+    });
 }
