@@ -312,3 +312,25 @@ fn http_check_on_a_hung_proxy_releases_the_vip() {
     nb.wait_state(State::Master, Duration::from_secs(2));
     assert!(has_addr(&b, VIP) && !has_addr(&a, VIP));
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn ipv6_unicast_with_global_sources() {
+    let (a, b) = pair("2001:db8::1/64", "2001:db8::2/64");
+    let mut ca = cfg("vi6", 59, 200, "2001:db8::100/64");
+    ca.unicast_src = Some("2001:db8::1".parse().unwrap());
+    ca.unicast_peers = vec!["2001:db8::2".parse().unwrap()];
+    let mut cb = cfg("vi6", 59, 100, "2001:db8::100/64");
+    cb.unicast_src = Some("2001:db8::2".parse().unwrap());
+    cb.unicast_peers = vec!["2001:db8::1".parse().unwrap()];
+    let na = Node::start(a.clone(), ca);
+    let nb = Node::start(b.clone(), cb);
+    na.wait_state(State::Master, Duration::from_secs(3));
+    nb.wait(Duration::from_secs(2), "B backup of A", |st| {
+        st.state == State::Backup && st.master == Some("2001:db8::1".parse().unwrap())
+    });
+    assert!(has_addr(&a, "2001:db8::100") && !has_addr(&b, "2001:db8::100"));
+    na.shutdown();
+    nb.wait_state(State::Master, Duration::from_secs(2));
+    assert!(has_addr(&b, "2001:db8::100"));
+}

@@ -79,7 +79,12 @@ pub fn pair(cidr_a: &str, cidr_b: &str) -> (Arc<Netns>, Arc<Netns>) {
         ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"])
             .expect("sysctl");
         testns::run(&["ip", "link", "set", v, "netns", ns.name(), "name", "eth0"]).expect("move");
-        ns.ip(&["addr", "add", cidr, "dev", "eth0"]).expect("addr");
+        if cidr.contains(':') {
+            ns.ip(&["addr", "add", cidr, "dev", "eth0", "nodad"])
+                .expect("addr");
+        } else {
+            ns.ip(&["addr", "add", cidr, "dev", "eth0"]).expect("addr");
+        }
         ns.ip(&["link", "set", "eth0", "up"]).expect("up");
     }
     (Arc::new(a), Arc::new(b))
