@@ -320,3 +320,30 @@ fn v3_unicast_ours_master_keepalived_backup_then_ours_stops() {
         has_addr(&k, V4.vip())
     });
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn v2_simple_password_matches_keepalived_and_a_wrong_one_is_dropped() {
+    let lan = Lan::new();
+    let k = lan.host("192.0.2.1/24");
+    let o = lan.host("192.0.2.2/24");
+    let w = lan.host("192.0.2.3/24");
+    let extra = "  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n";
+    let _ka = Keepalived::start_with(&k, 2, 69, 200, "1", V4.vip_cidr, extra);
+    wait_for(Duration::from_secs(8), "keepalived takes the VIP", || {
+        has_addr(&k, V4.vip())
+    });
+    let mut good = ours(&V4, Version::V2, 69, 100);
+    good.auth_pass = Some(havip::config::Masked("s3cret".into()));
+    let mut wrong = ours(&V4, Version::V2, 69, 50);
+    wrong.auth_pass = Some(havip::config::Masked("guess".into()));
+    let ng = Node::start(o.clone(), good);
+    let nw = Node::start(w.clone(), wrong);
+    ng.wait(Duration::from_secs(3), "same password: backup", |s| {
+        s.state == State::Backup && s.counters.adverts_rx >= 2
+    });
+    nw.wait(Duration::from_secs(3), "wrong password: dropped", |s| {
+        s.counters.drops.get("auth_mismatch").copied().unwrap_or(0) >= 2
+            && s.counters.adverts_rx == 0
+    });
+}

@@ -201,7 +201,6 @@ impl Driver {
             self.count_drop(DropReason::VridNotConfigured { vrid: advert.vrid }.label());
             return;
         }
-        let vips: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.addr).collect();
         let local = LocalCheck {
             version: self.cfg.version,
             priority: self.cfg.priority,
@@ -214,7 +213,6 @@ impl Driver {
             self.count_drop(reason.label());
             return;
         }
-        drop(vips);
         self.counters.adverts_rx += 1;
         if self.external.is_some() {
             return;
