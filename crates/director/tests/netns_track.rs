@@ -37,12 +37,14 @@ impl Proxy {
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 http.server");
+        // Owned before waiting, so a timeout (a panic) still kills it.
+        let proxy = Proxy(child);
         wait_for(Duration::from_secs(5), "proxy listens", || {
             host.ns
                 .sh("ss -Hltn 'sport = :8080'")
                 .is_ok_and(|s| s.contains("127.0.0.1:8080"))
         });
-        Proxy(child)
+        proxy
     }
 
     fn signal(&self, sig: &str) {
