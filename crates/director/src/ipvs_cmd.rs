@@ -100,6 +100,43 @@ fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Phase timings printed to stderr when `DIRECTOR_TIMINGS` is set (for the benchmark's "where
+/// does the time go"); otherwise a no-op that reads no clock.
+pub(crate) struct Phases {
+    last: Option<std::time::Instant>,
+    parts: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Phases {
+    fn new() -> Self {
+        let on = std::env::var_os("DIRECTOR_TIMINGS").is_some();
+        Phases {
+            last: on.then(std::time::Instant::now),
+            parts: Vec::new(),
+        }
+    }
+
+    /// Ends the phase called `name`.
+    pub(crate) fn mark(&mut self, name: &'static str) {
+        if let Some(last) = self.last {
+            let now = std::time::Instant::now();
+            self.parts.push((name, now - last));
+            self.last = Some(now);
+        }
+    }
+
+    fn report(&self, cmd: &str) {
+        if self.last.is_some() {
+            let parts: Vec<String> = self
+                .parts
+                .iter()
+                .map(|(n, d)| format!("{n} {:.1} ms", d.as_secs_f64() * 1e3))
+                .collect();
+            eprintln!("director ipvs {cmd}: timings: {}", parts.join(", "));
+        }
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -108,8 +145,15 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn save() -> anyhow::Result<ExitCode> {
-    let table = runtime()?.block_on(kernel::snapshot())?;
-    print(&ipvsadm::save(&table))?;
+    let mut ph = Phases::new();
+    let rt = runtime()?;
+    ph.mark("runtime");
+    let table = rt.block_on(kernel::snapshot(&mut ph))?;
+    let text = ipvsadm::save(&table);
+    ph.mark("format");
+    print(&text)?;
+    ph.mark("print");
+    ph.report("save");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -136,11 +180,13 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
+    let mut ph = Phases::new();
     let mut input = String::new();
     if let Err(e) = io::stdin().read_to_string(&mut input) {
         eprintln!("director ipvs restore: reading stdin: {e}");
         return Ok(ExitCode::from(2));
     }
+    ph.mark("read");
     let parsed: Vec<LineOp> = match ipvsadm::parse(&input) {
         Ok(ops) => ops,
         Err(e) => {
@@ -155,17 +201,23 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    ph.mark("parse");
     if dry_run {
         let mut text = String::with_capacity(parsed.len() * 48);
         for l in &parsed {
             text.push_str(&format!("line {}: {}\n", l.line, l.op));
         }
         print(&text)?;
+        ph.mark("print");
+        ph.report("restore --dry-run");
         return Ok(ExitCode::SUCCESS);
     }
     let (lines, ops): (Vec<usize>, Vec<ipvs::Op>) =
         parsed.into_iter().map(|l| (l.line, l.op)).unzip();
-    let failures = runtime()?.block_on(kernel::apply(&lines, &ops))?;
+    let rt = runtime()?;
+    ph.mark("runtime");
+    let failures = rt.block_on(kernel::apply(&lines, &ops, &mut ph))?;
+    ph.report("restore");
     if failures.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -184,10 +236,15 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
 mod kernel {
     use ipvs::{Conn, Info, Op, Outcome, Table};
 
+    use super::Phases;
+
     /// One consistent snapshot of the whole table.
-    pub(super) async fn snapshot() -> anyhow::Result<Table> {
+    pub(super) async fn snapshot(ph: &mut Phases) -> anyhow::Result<Table> {
         let mut conn = Conn::connect().await?;
-        Ok(conn.snapshot().await?)
+        ph.mark("connect");
+        let t = conn.snapshot().await?;
+        ph.mark("snapshot");
+        Ok(t)
     }
 
     /// The IPVS info (version, connection table size) and one snapshot.
@@ -199,9 +256,15 @@ mod kernel {
 
     /// Applies the operations as one batch; returns one message per refused, unknown or unsent
     /// operation, each starting with `line N:` (`lines[i]` is the line of `ops[i]`).
-    pub(super) async fn apply(lines: &[usize], ops: &[Op]) -> anyhow::Result<Vec<String>> {
+    pub(super) async fn apply(
+        lines: &[usize],
+        ops: &[Op],
+        ph: &mut Phases,
+    ) -> anyhow::Result<Vec<String>> {
         let mut conn = Conn::connect().await?;
+        ph.mark("connect");
         let report = conn.apply(ops).await?;
+        ph.mark("apply");
         let mut out = Vec::new();
         for (i, outcome) in report.outcomes.iter().enumerate() {
             let line = lines.get(i).copied().unwrap_or(0);

@@ -85,50 +85,50 @@ enum Arg {
 }
 
 /// (short, long, value, option), in ipvsadm's table order.
-const TABLE: &[(Option<char>, &str, Arg, Opt)] = &[
-    (Some('A'), "add-service", Arg::None, Opt::AddService),
-    (Some('E'), "edit-service", Arg::None, Opt::EditService),
-    (Some('D'), "delete-service", Arg::None, Opt::DelService),
-    (Some('C'), "clear", Arg::None, Opt::Clear),
-    (Some('a'), "add-server", Arg::None, Opt::AddServer),
-    (Some('e'), "edit-server", Arg::None, Opt::EditServer),
-    (Some('d'), "delete-server", Arg::None, Opt::DelServer),
-    (Some('Z'), "zero", Arg::None, Opt::Zero),
-    (None, "set", Arg::None, Opt::Set),
-    (Some('t'), "tcp-service", Arg::Required, Opt::Tcp),
-    (Some('u'), "udp-service", Arg::Required, Opt::Udp),
-    (None, "sctp-service", Arg::Required, Opt::Sctp),
-    (Some('f'), "fwmark-service", Arg::Required, Opt::Fwmark),
-    (Some('6'), "ipv6", Arg::None, Opt::Ipv6),
-    (Some('s'), "scheduler", Arg::Required, Opt::Scheduler),
-    (Some('p'), "persistent", Arg::Optional, Opt::Persistent),
-    (Some('M'), "netmask", Arg::Required, Opt::Netmask),
-    (None, "pe", Arg::Required, Opt::Pe),
-    (Some('o'), "ops", Arg::None, Opt::Ops),
+const TABLE: &[(Option<&str>, &str, Arg, Opt)] = &[
+    (Some("-A"), "--add-service", Arg::None, Opt::AddService),
+    (Some("-E"), "--edit-service", Arg::None, Opt::EditService),
+    (Some("-D"), "--delete-service", Arg::None, Opt::DelService),
+    (Some("-C"), "--clear", Arg::None, Opt::Clear),
+    (Some("-a"), "--add-server", Arg::None, Opt::AddServer),
+    (Some("-e"), "--edit-server", Arg::None, Opt::EditServer),
+    (Some("-d"), "--delete-server", Arg::None, Opt::DelServer),
+    (Some("-Z"), "--zero", Arg::None, Opt::Zero),
+    (None, "--set", Arg::None, Opt::Set),
+    (Some("-t"), "--tcp-service", Arg::Required, Opt::Tcp),
+    (Some("-u"), "--udp-service", Arg::Required, Opt::Udp),
+    (None, "--sctp-service", Arg::Required, Opt::Sctp),
+    (Some("-f"), "--fwmark-service", Arg::Required, Opt::Fwmark),
+    (Some("-6"), "--ipv6", Arg::None, Opt::Ipv6),
+    (Some("-s"), "--scheduler", Arg::Required, Opt::Scheduler),
+    (Some("-p"), "--persistent", Arg::Optional, Opt::Persistent),
+    (Some("-M"), "--netmask", Arg::Required, Opt::Netmask),
+    (None, "--pe", Arg::Required, Opt::Pe),
+    (Some("-o"), "--ops", Arg::None, Opt::Ops),
     // Required in ipvsadm, but `ipvsadm -Sn` prints `-b ` with nothing after it for sh's and
     // mh's unnamed flag-3: optional here so that such a line reads back.
-    (Some('b'), "sched-flags", Arg::Optional, Opt::SchedFlags),
-    (Some('r'), "real-server", Arg::Required, Opt::RealServer),
-    (Some('g'), "gatewaying", Arg::None, Opt::Gatewaying),
-    (Some('i'), "ipip", Arg::None, Opt::Ipip),
-    (Some('m'), "masquerading", Arg::None, Opt::Masquerading),
-    (Some('w'), "weight", Arg::Required, Opt::Weight),
-    (Some('x'), "u-threshold", Arg::Required, Opt::UThreshold),
-    (Some('y'), "l-threshold", Arg::Required, Opt::LThreshold),
-    (None, "tun-type", Arg::Required, Opt::TunType),
-    (None, "tun-port", Arg::Required, Opt::TunPort),
-    (None, "tun-nocsum", Arg::None, Opt::TunNocsum),
-    (None, "tun-csum", Arg::None, Opt::TunCsum),
-    (None, "tun-remcsum", Arg::None, Opt::TunRemcsum),
-    (Some('L'), "list", Arg::None, Opt::NotHere("-L")),
-    (Some('l'), "list", Arg::None, Opt::NotHere("-l")),
-    (Some('S'), "save", Arg::None, Opt::NotHere("-S")),
-    (Some('R'), "restore", Arg::None, Opt::NotHere("-R")),
-    (Some('h'), "help", Arg::None, Opt::NotHere("-h")),
-    (Some('v'), "version", Arg::None, Opt::NotHere("-v")),
-    (Some('n'), "numeric", Arg::None, Opt::NotHere("-n")),
-    (Some('c'), "connection", Arg::None, Opt::NotHere("-c")),
-    (Some('X'), "exact", Arg::None, Opt::NotHere("--exact")),
+    (Some("-b"), "--sched-flags", Arg::Optional, Opt::SchedFlags),
+    (Some("-r"), "--real-server", Arg::Required, Opt::RealServer),
+    (Some("-g"), "--gatewaying", Arg::None, Opt::Gatewaying),
+    (Some("-i"), "--ipip", Arg::None, Opt::Ipip),
+    (Some("-m"), "--masquerading", Arg::None, Opt::Masquerading),
+    (Some("-w"), "--weight", Arg::Required, Opt::Weight),
+    (Some("-x"), "--u-threshold", Arg::Required, Opt::UThreshold),
+    (Some("-y"), "--l-threshold", Arg::Required, Opt::LThreshold),
+    (None, "--tun-type", Arg::Required, Opt::TunType),
+    (None, "--tun-port", Arg::Required, Opt::TunPort),
+    (None, "--tun-nocsum", Arg::None, Opt::TunNocsum),
+    (None, "--tun-csum", Arg::None, Opt::TunCsum),
+    (None, "--tun-remcsum", Arg::None, Opt::TunRemcsum),
+    (Some("-L"), "--list", Arg::None, Opt::NotHere("-L")),
+    (Some("-l"), "--list", Arg::None, Opt::NotHere("-l")),
+    (Some("-S"), "--save", Arg::None, Opt::NotHere("-S")),
+    (Some("-R"), "--restore", Arg::None, Opt::NotHere("-R")),
+    (Some("-h"), "--help", Arg::None, Opt::NotHere("-h")),
+    (Some("-v"), "--version", Arg::None, Opt::NotHere("-v")),
+    (Some("-n"), "--numeric", Arg::None, Opt::NotHere("-n")),
+    (Some("-c"), "--connection", Arg::None, Opt::NotHere("-c")),
+    (Some("-X"), "--exact", Arg::None, Opt::NotHere("--exact")),
     (
         None,
         "start-daemon",
@@ -141,10 +141,10 @@ const TABLE: &[(Option<char>, &str, Arg, Opt)] = &[
         Arg::Required,
         Opt::NotHere("--stop-daemon"),
     ),
-    (None, "timeout", Arg::None, Opt::NotHere("--timeout")),
-    (None, "daemon", Arg::None, Opt::NotHere("--daemon")),
-    (None, "stats", Arg::None, Opt::NotHere("--stats")),
-    (None, "rate", Arg::None, Opt::NotHere("--rate")),
+    (None, "--timeout", Arg::None, Opt::NotHere("--timeout")),
+    (None, "--daemon", Arg::None, Opt::NotHere("--daemon")),
+    (None, "--stats", Arg::None, Opt::NotHere("--stats")),
+    (None, "--rate", Arg::None, Opt::NotHere("--rate")),
 ];
 
 /// One parsed option with its value and how the line spelled it (for messages).
@@ -155,7 +155,7 @@ pub(crate) struct Item<'a> {
     /// Its value, if it takes one and one was given.
     pub value: Option<&'a str>,
     /// The option as written, e.g. `-s` or `--scheduler`.
-    pub spelled: String,
+    pub spelled: &'static str,
 }
 
 /// The options of one line plus its bare words (the `--set` values).
@@ -167,9 +167,81 @@ pub(crate) struct Parsed<'a> {
     pub bare: Vec<&'a str>,
 }
 
+/// For each ASCII character, 1 + the index in [`TABLE`] of the short option it names (0: none).
+const SHORT_INDEX: [u8; 128] = {
+    let mut idx = [0u8; 128];
+    let mut i = 0;
+    while i < TABLE.len() {
+        if let Some(s) = TABLE[i].0 {
+            let c = s.as_bytes()[1] as usize;
+            if c < 128 && idx[c] == 0 {
+                idx[c] = (i + 1) as u8;
+            }
+        }
+        i += 1;
+    }
+    idx
+};
+
+fn short_entry(c: char) -> Option<&'static (Option<&'static str>, &'static str, Arg, Opt)> {
+    let i = *SHORT_INDEX.get(c as usize)?;
+    TABLE.get(usize::from(i).checked_sub(1)?)
+}
+
+impl Opt {
+    /// A bit of its own for every option that may appear once per line.
+    pub(crate) fn bit(self) -> u64 {
+        let i = match self {
+            Opt::AddService => 0,
+            Opt::EditService => 1,
+            Opt::DelService => 2,
+            Opt::Clear => 3,
+            Opt::AddServer => 4,
+            Opt::EditServer => 5,
+            Opt::DelServer => 6,
+            Opt::Zero => 7,
+            Opt::Set => 8,
+            Opt::Tcp => 9,
+            Opt::Udp => 10,
+            Opt::Sctp => 11,
+            Opt::Fwmark => 12,
+            Opt::Ipv6 => 13,
+            Opt::Scheduler => 14,
+            Opt::Persistent => 15,
+            Opt::Netmask => 16,
+            Opt::Pe => 17,
+            Opt::Ops => 18,
+            Opt::SchedFlags => 19,
+            Opt::RealServer => 20,
+            Opt::Gatewaying => 21,
+            Opt::Ipip => 22,
+            Opt::Masquerading => 23,
+            Opt::Weight => 24,
+            Opt::UThreshold => 25,
+            Opt::LThreshold => 26,
+            Opt::TunType => 27,
+            Opt::TunPort => 28,
+            Opt::TunNocsum => 29,
+            Opt::TunCsum => 30,
+            Opt::TunRemcsum => 31,
+            Opt::NotHere(_) => 32,
+        };
+        1 << i
+    }
+}
+
 /// Splits a line's words into options. Errors name the offending word.
+#[cfg(test)]
 pub(crate) fn parse_words<'a>(words: &[&'a str]) -> Result<Parsed<'a>, String> {
     let mut out = Parsed::default();
+    parse_words_into(words, &mut out)?;
+    Ok(out)
+}
+
+/// [`parse_words`] into `out` (cleared first), so one buffer serves every line of a file.
+pub(crate) fn parse_words_into<'a>(words: &[&'a str], out: &mut Parsed<'a>) -> Result<(), String> {
+    out.items.clear();
+    out.bare.clear();
     let mut i = 0usize;
     while let Some(&w) = words.get(i) {
         i += 1;
@@ -183,10 +255,10 @@ pub(crate) fn parse_words<'a>(words: &[&'a str]) -> Result<Parsed<'a>, String> {
                 Some((n, v)) => (n, Some(v)),
                 None => (long, None),
             };
-            let Some(&(_, _, arg, opt)) = TABLE.iter().find(|e| e.1 == name) else {
+            let Some(&(_, spelled, arg, opt)) = TABLE.iter().find(|e| e.1.get(2..) == Some(name))
+            else {
                 return Err(format!("unknown option `--{name}`"));
             };
-            let spelled = format!("--{name}");
             let value = match (arg, attached) {
                 (Arg::None, Some(_)) => {
                     return Err(format!("option `{spelled}` takes no value"));
@@ -215,10 +287,9 @@ pub(crate) fn parse_words<'a>(words: &[&'a str]) -> Result<Parsed<'a>, String> {
             });
         } else if let Some(cluster) = w.strip_prefix('-').filter(|c| !c.is_empty()) {
             for (pos, c) in cluster.char_indices() {
-                let Some(&(_, _, arg, opt)) = TABLE.iter().find(|e| e.0 == Some(c)) else {
+                let Some(&(Some(spelled), _, arg, opt)) = short_entry(c) else {
                     return Err(format!("unknown option `-{c}`"));
                 };
-                let spelled = format!("-{c}");
                 let rest = cluster.get(pos + c.len_utf8()..).unwrap_or("");
                 let value = match arg {
                     Arg::None => None,
@@ -259,7 +330,7 @@ pub(crate) fn parse_words<'a>(words: &[&'a str]) -> Result<Parsed<'a>, String> {
             out.bare.push(w);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::args::{parse_words, Item, Opt};
+use super::args::{parse_words_into, Item, Opt, Parsed};
 use crate::model::{
     AddressFamily, DestKey, Destination, Forwarding, Netmask, Protocol, Scheduler, Service,
     ServiceFlags, ServiceKey, Timeouts, Tunnel, TunnelFlags, TunnelType,
@@ -72,11 +72,12 @@ pub struct LineOp {
 
 /// Parses a whole restore text: the operations in order, or every bad line.
 pub fn parse(text: &str) -> Result<Vec<LineOp>, RestoreError> {
-    let mut ops = Vec::with_capacity(text.len() / 40);
+    let mut ops = Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
     let mut errors = Vec::new();
+    let mut bufs = Buffers::default();
     for (idx, raw) in text.lines().enumerate() {
         let line = idx + 1;
-        match parse_line(raw) {
+        match parse_line_with(raw, &mut bufs) {
             Ok(Some(op)) => ops.push(LineOp { line, op }),
             Ok(None) => {}
             Err(message) => errors.push(LineError { line, message }),
@@ -89,22 +90,56 @@ pub fn parse(text: &str) -> Result<Vec<LineOp>, RestoreError> {
     }
 }
 
+/// The words of a line, separated by spaces, tabs and carriage returns (ipvsadm's
+/// `config_stream_read`), split byte by byte (all three are ASCII).
+struct Words<'a>(&'a str);
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let sep = |c: &u8| matches!(c, b' ' | b'\t' | b'\r');
+        let b = self.0.as_bytes();
+        let start = b.iter().position(|c| !sep(c))?;
+        let len = b
+            .get(start..)?
+            .iter()
+            .position(sep)
+            .unwrap_or(b.len() - start);
+        let w = self.0.get(start..start + len)?;
+        self.0 = self.0.get(start + len..).unwrap_or("");
+        Some(w)
+    }
+}
+
+/// Buffers reused from line to line.
+#[derive(Default)]
+struct Buffers<'a> {
+    words: Vec<&'a str>,
+    parsed: Parsed<'a>,
+}
+
 /// Parses one line: `Ok(None)` for a blank or comment line.
 pub fn parse_line(raw: &str) -> Result<Option<Op>, String> {
-    let mut words: Vec<&str> = Vec::with_capacity(12);
-    for w in raw.split([' ', '\t', '\r']).filter(|w| !w.is_empty()) {
+    parse_line_with(raw, &mut Buffers::default())
+}
+
+fn parse_line_with<'a>(raw: &'a str, bufs: &mut Buffers<'a>) -> Result<Option<Op>, String> {
+    let words = &mut bufs.words;
+    words.clear();
+    for w in Words(raw) {
         if w.starts_with('#') {
             break;
         }
         words.push(w);
     }
-    if words.first() == Some(&"ipvsadm") {
-        words.remove(0);
-    }
+    let skip = usize::from(words.first() == Some(&"ipvsadm"));
+    let words = words.get(skip..).unwrap_or_default();
     if words.is_empty() {
         return Ok(None);
     }
-    let parsed = parse_words(&words)?;
+    let parsed = &mut bufs.parsed;
+    parse_words_into(words, parsed)?;
     let mut l = Line::default();
     for item in &parsed.items {
         l.take(item)?;
@@ -124,8 +159,8 @@ pub fn parse_line(raw: &str) -> Result<Option<Op>, String> {
 #[derive(Debug, Default)]
 struct Line<'a> {
     cmd: Option<Opt>,
-    cmd_spelled: String,
-    seen: Vec<Opt>,
+    cmd_spelled: &'static str,
+    seen: u64,
     service: Option<(Opt, &'a str)>,
     ipv6: bool,
     scheduler: Option<&'a str>,
@@ -147,11 +182,11 @@ struct Line<'a> {
 impl<'a> Line<'a> {
     fn take(&mut self, item: &Item<'a>) -> Result<(), String> {
         let v = item.value;
-        let once = |seen: &mut Vec<Opt>, opt: Opt| {
-            if seen.contains(&opt) {
+        let once = |seen: &mut u64, opt: Opt| {
+            if *seen & opt.bit() != 0 {
                 Err(format!("option `{}` given twice", item.spelled))
             } else {
-                seen.push(opt);
+                *seen |= opt.bit();
                 Ok(())
             }
         };
@@ -177,7 +212,7 @@ impl<'a> Line<'a> {
                     ));
                 }
                 self.cmd = Some(c);
-                self.cmd_spelled.clone_from(&item.spelled);
+                self.cmd_spelled = item.spelled;
             }
             o @ (Opt::Tcp | Opt::Udp | Opt::Sctp | Opt::Fwmark) => {
                 if self.service.is_some() {
@@ -574,10 +609,17 @@ impl<'a> Line<'a> {
 
 /// A decimal number within `min..=max` (ipvsadm's `string_to_number`).
 fn parse_u32_in(s: &str, min: u32, max: u32) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 10 {
         return None;
     }
-    s.parse::<u32>().ok().filter(|n| (min..=max).contains(n))
+    let mut v = 0u64;
+    for d in s.bytes() {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(d - b'0');
+    }
+    u32::try_from(v).ok().filter(|n| (min..=max).contains(n))
 }
 
 /// A firewall mark, 1..2^32-1. `ipvsadm -Sn` prints marks above 2^31 with `%d`, as negative
@@ -611,17 +653,53 @@ fn parse_addr_port(s: &str) -> Result<(IpAddr, Option<u16>), String> {
             },
         };
     }
-    if let Ok(a) = s.parse::<Ipv6Addr>() {
-        return Ok((IpAddr::V6(a), None));
-    }
+    // The common case first: `a.b.c.d:port` or `a.b.c.d`.
     let (a, p) = match s.rsplit_once(':') {
         Some((a, p)) => (a, Some(p)),
         None => (s, None),
     };
-    let addr: Ipv4Addr = a
-        .parse()
-        .map_err(|_| format!("`{a}` is not an IP address (host names are not resolved)"))?;
-    Ok((IpAddr::V4(addr), p.map(port).transpose()?))
+    if let Some(addr) = parse_v4(a) {
+        return Ok((IpAddr::V4(addr), p.map(port).transpose()?));
+    }
+    if let Ok(a) = s.parse::<Ipv6Addr>() {
+        return Ok((IpAddr::V6(a), None));
+    }
+    let shown = if s.matches(':').count() > 1 { s } else { a };
+    Err(format!(
+        "`{shown}` is not an IP address (host names are not resolved)"
+    ))
+}
+
+/// A dotted-quad IPv4 address: four decimal octets 0..255 without leading zeros (what
+/// `Ipv4Addr::from_str` accepts), parsed without the general address parser.
+fn parse_v4(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let (mut n, mut v, mut digits, mut lead0) = (0usize, 0u16, 0u8, false);
+    for &c in s.as_bytes() {
+        if c == b'.' {
+            if digits == 0 || lead0 && digits > 1 {
+                return None;
+            }
+            *octets.get_mut(n)? = u8::try_from(v).ok()?;
+            (n, v, digits) = (n + 1, 0, 0);
+        } else if c.is_ascii_digit() {
+            if digits == 0 {
+                lead0 = c == b'0';
+            }
+            digits += 1;
+            if digits > 3 {
+                return None;
+            }
+            v = v * 10 + u16::from(c - b'0');
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 || lead0 && digits > 1 || n != 3 {
+        return None;
+    }
+    octets[3] = u8::try_from(v).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 #[cfg(test)]
@@ -761,5 +839,47 @@ mod tests {
         assert!(parse_addr_port("host:80").is_err());
         assert!(parse_addr_port("[::1]80").is_err());
         assert!(parse_addr_port("10.0.0.1:65536").is_err());
+        assert_eq!(
+            parse_addr_port("[::ffff:1.2.3.4]:8"),
+            Ok((v6("::ffff:1.2.3.4"), Some(8)))
+        );
+        assert_eq!(
+            parse_addr_port("::ffff:1.2.3.4"),
+            Ok((v6("::ffff:1.2.3.4"), None))
+        );
+    }
+
+    #[test]
+    fn fast_ipv4_parser_agrees_with_std() {
+        for s in [
+            "1.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..3.4",
+            "",
+            "1.2.3.4 ",
+            "a.b.c.d",
+            "1.2.3.-4",
+            "10.20.30.40",
+            "999.1.1.1",
+            "1.2.3.00",
+            "0.0.0.01",
+            "+1.2.3.4",
+        ] {
+            assert_eq!(parse_v4(s), s.parse::<Ipv4Addr>().ok(), "{s:?}");
+        }
+        for (s, want) in [
+            ("0", Some(0)),
+            ("4294967295", Some(u32::MAX)),
+            ("4294967296", None),
+        ] {
+            assert_eq!(parse_u32_in(s, 0, u32::MAX), want, "{s}");
+        }
+        assert_eq!(parse_u32_in("+1", 0, 9), None);
+        assert_eq!(parse_u32_in("99999999999", 0, u32::MAX), None);
     }
 }
