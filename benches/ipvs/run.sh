@@ -4,7 +4,9 @@
 # Programs N services x 10 real servers (N in SIZES, default "1000 10000") into a fresh network
 # namespace with three contenders, each as a whole process under `ip netns exec` (start-up
 # included): `ipvsadm -R`, the plain-C floor ($REPO/../shared/lab/floor/ipvs-floor.c, compiled here
-# with gcc; never copied into the repo) and `director ipvs restore`. Every table is checked
+# with gcc; never copied into the repo) and `director ipvs restore`. Like the floor's binary, which
+# gcc writes into the VM's RAM, director is copied into the VM's RAM first (the host's disk reaches
+# the VM over 9p, which makes the first page-in of a large binary slow). Every table is checked
 # identical with `ipvsadm -Sn`. Then each contender dumps its own table: `ipvsadm -Sn`, the floor's
 # `dump`, `director ipvs save` (both text printers write the same bytes, checked). Each
 # contender's namespace is flushed (`ipvsadm -C`) and deleted, and the CPUs left to settle, before
@@ -18,6 +20,7 @@ R=10
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 FLOOR_SRC=$REPO/../shared/lab/floor/ipvs-floor.c
 W=$(mktemp -d)
+cp "$BIN" "$W/director" && BIN=$W/director
 FLOOR=$W/ipvs-floor
 gcc -O2 -o "$FLOOR" "$FLOOR_SRC" || { echo "cannot build the floor from $FLOOR_SRC" >&2; exit 1; }
 
@@ -28,7 +31,7 @@ fresh() { ip netns add "$1" && ip netns exec "$1" ip link set lo up; }
 gone() { ip netns exec "$1" ipvsadm -C; ip netns del "$1"; settle; }
 
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) kernel $(uname -r), $(nproc) CPUs, $(ipvsadm -v)"
-echo "# director: $BIN ($(stat -c %s "$BIN") bytes)"
+echo "# director: $1 ($(stat -c %s "$BIN") bytes, run from a copy in RAM)"
 fail=0
 for N in $SIZES; do
   gen=$W/gen-$N.txt

@@ -187,11 +187,27 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     ph.mark("read");
-    let parsed: Vec<LineOp> = match ipvsadm::parse(&input) {
+    // A large input is parsed in two halves, the second on another thread; meanwhile this thread
+    // also sets up the runtime and the connection (family resolution). Nothing is sent before
+    // every line has parsed.
+    let (first, second, second_line) = split_half(&input);
+    let (parsed, setup) = std::thread::scope(|s| {
+        let other =
+            (!second.is_empty()).then(|| s.spawn(|| ipvsadm::parse_at(second, second_line)));
+        let setup = (!dry_run).then(|| -> anyhow::Result<_> {
+            let rt = runtime()?;
+            let conn = rt.block_on(ipvs::Conn::connect())?;
+            Ok((rt, conn))
+        });
+        let mine = ipvsadm::parse_at(first, 1);
+        let theirs = other.map(|h| h.join());
+        (join_parsed(mine, theirs), setup)
+    });
+    let parsed: Vec<LineOp> = match parsed {
         Ok(ops) => ops,
-        Err(e) => {
-            let n = e.errors.len();
-            for err in &e.errors {
+        Err(errors) => {
+            let n = errors.len();
+            for err in &errors {
                 eprintln!("director ipvs restore: stdin: {err}");
             }
             eprintln!(
@@ -201,7 +217,7 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    ph.mark("parse");
+    ph.mark("parse+connect");
     if dry_run {
         let mut text = String::with_capacity(parsed.len() * 48);
         for l in &parsed {
@@ -212,11 +228,14 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
         ph.report("restore --dry-run");
         return Ok(ExitCode::SUCCESS);
     }
+    let Some(setup) = setup else {
+        anyhow::bail!("no connection was set up");
+    };
+    let (rt, conn) = setup?;
     let (lines, ops): (Vec<usize>, Vec<ipvs::Op>) =
         parsed.into_iter().map(|l| (l.line, l.op)).unzip();
-    let rt = runtime()?;
-    ph.mark("runtime");
-    let failures = rt.block_on(kernel::apply(&lines, &ops, &mut ph))?;
+    ph.mark("unzip");
+    let failures = rt.block_on(kernel::apply(conn, &lines, &ops, &mut ph))?;
     ph.report("restore");
     if failures.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -230,6 +249,58 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
         ops.len()
     );
     Ok(ExitCode::FAILURE)
+}
+
+/// Below this size the input is parsed on one thread.
+const SPLIT_AT_BYTES: usize = 64 << 10;
+
+/// Splits `text` at the line boundary nearest its middle: (first part, second part, the line
+/// number the second part starts at). Small texts are not split.
+fn split_half(text: &str) -> (&str, &str, usize) {
+    if text.len() < SPLIT_AT_BYTES {
+        return (text, "", 0);
+    }
+    let mid = text.len() / 2;
+    let cut = text
+        .as_bytes()
+        .get(mid..)
+        .and_then(|rest| rest.iter().position(|b| *b == b'\n'))
+        .map_or(text.len(), |p| mid + p + 1);
+    let (a, b) = text.split_at(cut);
+    let line = 1 + a.bytes().filter(|c| *c == b'\n').count();
+    (a, b, line)
+}
+
+/// Joins the results of the two halves: every op in order, or every bad line of both.
+fn join_parsed(
+    mine: Result<Vec<LineOp>, ipvsadm::RestoreError>,
+    theirs: Option<std::thread::Result<Result<Vec<LineOp>, ipvsadm::RestoreError>>>,
+) -> Result<Vec<LineOp>, Vec<ipvsadm::LineError>> {
+    let theirs = match theirs {
+        None => Ok(Vec::new()),
+        Some(Ok(r)) => r,
+        Some(Err(_)) => Err(ipvsadm::RestoreError {
+            errors: vec![ipvsadm::LineError {
+                line: 0,
+                message: "the parser thread panicked".into(),
+            }],
+        }),
+    };
+    match (mine, theirs) {
+        (Ok(mut a), Ok(b)) => {
+            a.extend(b);
+            Ok(a)
+        }
+        (a, b) => {
+            let mut errors = Vec::new();
+            for r in [a, b] {
+                if let Err(e) = r {
+                    errors.extend(e.errors);
+                }
+            }
+            Err(errors)
+        }
+    }
 }
 
 /// The only place that talks to the kernel (through `ipvs::Conn`).
@@ -257,12 +328,11 @@ mod kernel {
     /// Applies the operations as one batch; returns one message per refused, unknown or unsent
     /// operation, each starting with `line N:` (`lines[i]` is the line of `ops[i]`).
     pub(super) async fn apply(
+        mut conn: Conn,
         lines: &[usize],
         ops: &[Op],
         ph: &mut Phases,
     ) -> anyhow::Result<Vec<String>> {
-        let mut conn = Conn::connect().await?;
-        ph.mark("connect");
         let report = conn.apply(ops).await?;
         ph.mark("apply");
         let mut out = Vec::new();
@@ -283,5 +353,50 @@ mod kernel {
             out.push(format!("the batch stopped early: {why}"));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(n: usize) -> String {
+        (0..n)
+            .map(|i| format!("-A -t 10.1.{}.{}:80 -s rr\n", i / 250, i % 250 + 1))
+            .collect()
+    }
+
+    #[test]
+    fn halves_parse_to_the_same_ops_with_the_same_line_numbers() {
+        let text = rules(5000);
+        let (a, b, line) = split_half(&text);
+        assert!(!b.is_empty() && a.ends_with('\n'));
+        let joined = join_parsed(
+            ipvsadm::parse_at(a, 1),
+            Some(Ok(ipvsadm::parse_at(b, line))),
+        );
+        assert_eq!(joined.ok(), ipvsadm::parse(&text).ok());
+    }
+
+    #[test]
+    fn errors_of_both_halves_are_reported_with_their_lines() {
+        let mut text = rules(5000);
+        text.insert_str(0, "-A -t bad\n");
+        text.push_str("-a -t 10.1.0.1:80 -r 10.2.0.1 -w 70000\n");
+        let (a, b, line) = split_half(&text);
+        let Err(errors) = join_parsed(
+            ipvsadm::parse_at(a, 1),
+            Some(Ok(ipvsadm::parse_at(b, line))),
+        ) else {
+            panic!("bad lines parsed");
+        };
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![1, 5002]);
+    }
+
+    #[test]
+    fn small_inputs_are_not_split() {
+        let text = rules(10);
+        assert_eq!(split_half(&text), (text.as_str(), "", 0));
     }
 }

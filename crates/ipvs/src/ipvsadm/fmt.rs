@@ -20,7 +20,41 @@ pub(crate) fn push_ip(out: &mut String, addr: IpAddr) {
 /// Appends an IPv4 address as a dotted quad (`inet_ntoa`).
 pub(crate) fn push_v4(out: &mut String, a: Ipv4Addr) {
     let [b0, b1, b2, b3] = a.octets();
-    let _ = write!(out, "{b0}.{b1}.{b2}.{b3}");
+    push_u32(out, u32::from(b0));
+    out.push('.');
+    push_u32(out, u32::from(b1));
+    out.push('.');
+    push_u32(out, u32::from(b2));
+    out.push('.');
+    push_u32(out, u32::from(b3));
+}
+
+/// Appends a number in decimal (`%u`), without the formatting machinery: a save of a large
+/// table prints a few hundred thousand of them.
+pub(crate) fn push_u32(out: &mut String, mut n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for b in buf.get(i..).unwrap_or_default() {
+        out.push(char::from(*b));
+    }
+}
+
+/// Appends a signed number in decimal (`%d`).
+pub(crate) fn push_i32(out: &mut String, n: i32) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_u32(out, n.unsigned_abs());
 }
 
 /// Appends an IPv6 address as glibc's `inet_ntop6` does.
@@ -91,7 +125,8 @@ pub(crate) fn push_addr_port(out: &mut String, addr: IpAddr, port: u16) {
     } else {
         push_ip(out, addr);
     }
-    let _ = write!(out, ":{port}");
+    out.push(':');
+    push_u32(out, u32::from(port));
 }
 
 /// Appends a counter as ipvsadm's `print_largenum` does: nine columns, scaled to K/M/G/T beyond
@@ -149,6 +184,30 @@ mod tests {
         assert_eq!(v6("1:0:2:3:4:5:6:7"), "1:0:2:3:4:5:6:7");
         assert_eq!(v6("fe80::"), "fe80::");
         assert_eq!(v6("2001:DB8:0:0:0:0:0:FFFF"), "2001:db8::ffff");
+    }
+
+    #[test]
+    fn decimal_numbers() {
+        let f = |n: i32| {
+            let mut s = String::new();
+            push_i32(&mut s, n);
+            s
+        };
+        for n in [
+            0,
+            7,
+            10,
+            65535,
+            i32::MAX,
+            i32::MIN,
+            -1,
+            -1_294_967_296_i64 as i32,
+        ] {
+            assert_eq!(f(n), n.to_string());
+        }
+        let mut s = String::new();
+        push_u32(&mut s, u32::MAX);
+        assert_eq!(s, "4294967295");
     }
 
     #[test]

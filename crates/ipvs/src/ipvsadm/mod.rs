@@ -19,5 +19,5 @@ pub mod save;
 
 pub use list::{list, Layout, ListOptions};
 pub use order::sort_table;
-pub use restore::{parse, LineError, LineOp, RestoreError};
+pub use restore::{parse, parse_at, LineError, LineOp, RestoreError};
 pub use save::save;

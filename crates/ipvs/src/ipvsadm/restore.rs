@@ -72,11 +72,17 @@ pub struct LineOp {
 
 /// Parses a whole restore text: the operations in order, or every bad line.
 pub fn parse(text: &str) -> Result<Vec<LineOp>, RestoreError> {
+    parse_at(text, 1)
+}
+
+/// [`parse`] of a piece of a text whose first line is line `first_line` of the whole (so that a
+/// caller may parse the pieces of a large text on several threads and join the results).
+pub fn parse_at(text: &str, first_line: usize) -> Result<Vec<LineOp>, RestoreError> {
     let mut ops = Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
     let mut errors = Vec::new();
     let mut bufs = Buffers::default();
     for (idx, raw) in text.lines().enumerate() {
-        let line = idx + 1;
+        let line = idx + first_line;
         match parse_line_with(raw, &mut bufs) {
             Ok(Some(op)) => ops.push(LineOp { line, op }),
             Ok(None) => {}

@@ -4,10 +4,9 @@
 //! `print_tunnel_rule`): services and real servers sorted by libipvs' comparators (see
 //! the `order` module); one `-A` line per service, then one `-a` line per real server.
 
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::fmt::{push_addr_port, push_v4};
+use super::fmt::{push_addr_port, push_i32, push_u32, push_v4};
 use super::order::sorted;
 use crate::model::{
     AddressFamily, Destination, Forwarding, Netmask, Protocol, Service, ServiceFlags, ServiceKey,
@@ -40,7 +39,8 @@ pub(crate) fn rule_name(key: &ServiceKey) -> String {
     match key {
         ServiceKey::Fwmark { af, mark } => {
             // ipvsadm prints the mark with `%d`: marks above 2^31 come out negative.
-            let _ = write!(s, "-f {}", *mark as i32);
+            s.push_str("-f ");
+            push_i32(&mut s, *mark as i32);
             if *af == AddressFamily::Inet6 {
                 s.push_str(" -6");
             }
@@ -108,7 +108,8 @@ fn push_service_rule(out: &mut String, name: &str, svc: &Service) {
     out.push_str(" -s ");
     out.push_str(svc.scheduler.as_str());
     if svc.flags.persistent() {
-        let _ = write!(out, " -p {}", svc.timeout);
+        out.push_str(" -p ");
+        push_u32(out, svc.timeout);
         // ipvsadm picks the -M form by the service's family, not by the mask's.
         if netmask_shown(svc.netmask) {
             push_mask(out, svc.netmask);
@@ -135,7 +136,8 @@ fn push_mask(out: &mut String, mask: Netmask) {
             push_v4(out, m);
         }
         Netmask::Inet6(p) => {
-            let _ = write!(out, " -M {p}");
+            out.push_str(" -M ");
+            push_u32(out, u32::from(p));
         }
     }
 }
@@ -166,17 +168,18 @@ fn push_dest_rule(out: &mut String, name: &str, d: &Destination) {
     out.push_str(name);
     out.push_str(" -r ");
     push_addr_port(out, d.addr, d.port);
-    let _ = write!(out, " {} -w {}", fwd_switch(d.forwarding), d.weight);
+    out.push(' ');
+    out.push_str(fwd_switch(d.forwarding));
+    out.push_str(" -w ");
+    push_i32(out, d.weight);
     if d.forwarding == Forwarding::Tunnel {
         match d.tunnel.kind {
             TunnelType::Ipip => out.push_str(" --tun-type ipip"),
             TunnelType::Gue => {
-                let _ = write!(
-                    out,
-                    " --tun-type gue --tun-port {} {}",
-                    d.tunnel.port,
-                    tun_flags_opt(d.tunnel.flags)
-                );
+                out.push_str(" --tun-type gue --tun-port ");
+                push_u32(out, u32::from(d.tunnel.port));
+                out.push(' ');
+                out.push_str(tun_flags_opt(d.tunnel.flags));
             }
             TunnelType::Gre => {
                 out.push_str(" --tun-type gre ");
