@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
-use ipvs::ipvsadm::{self, Layout, LineOp, ListOptions};
+use ipvs::ipvsadm::{self, Layout, ListOptions, Parsed};
 
 /// `director ipvs ...`
 #[derive(Debug, Subcommand)]
@@ -203,7 +203,7 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
         let theirs = other.map(|h| h.join());
         (join_parsed(mine, theirs), setup)
     });
-    let parsed: Vec<LineOp> = match parsed {
+    let parsed: Parsed = match parsed {
         Ok(ops) => ops,
         Err(errors) => {
             let n = errors.len();
@@ -219,9 +219,9 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
     };
     ph.mark("parse+connect");
     if dry_run {
-        let mut text = String::with_capacity(parsed.len() * 48);
-        for l in &parsed {
-            text.push_str(&format!("line {}: {}\n", l.line, l.op));
+        let mut text = String::with_capacity(parsed.ops.len() * 48);
+        for (line, op) in parsed.lines.iter().zip(&parsed.ops) {
+            text.push_str(&format!("line {line}: {op}\n"));
         }
         print(&text)?;
         ph.mark("print");
@@ -232,9 +232,7 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no connection was set up");
     };
     let (rt, conn) = setup?;
-    let (lines, ops): (Vec<usize>, Vec<ipvs::Op>) =
-        parsed.into_iter().map(|l| (l.line, l.op)).unzip();
-    ph.mark("unzip");
+    let Parsed { ops, lines } = parsed;
     let failures = rt.block_on(kernel::apply(conn, &lines, &ops, &mut ph))?;
     ph.report("restore");
     if failures.is_empty() {
@@ -273,11 +271,11 @@ fn split_half(text: &str) -> (&str, &str, usize) {
 
 /// Joins the results of the two halves: every op in order, or every bad line of both.
 fn join_parsed(
-    mine: Result<Vec<LineOp>, ipvsadm::RestoreError>,
-    theirs: Option<std::thread::Result<Result<Vec<LineOp>, ipvsadm::RestoreError>>>,
-) -> Result<Vec<LineOp>, Vec<ipvsadm::LineError>> {
+    mine: Result<Parsed, ipvsadm::RestoreError>,
+    theirs: Option<std::thread::Result<Result<Parsed, ipvsadm::RestoreError>>>,
+) -> Result<Parsed, Vec<ipvsadm::LineError>> {
     let theirs = match theirs {
-        None => Ok(Vec::new()),
+        None => Ok(Parsed::default()),
         Some(Ok(r)) => r,
         Some(Err(_)) => Err(ipvsadm::RestoreError {
             errors: vec![ipvsadm::LineError {
@@ -288,7 +286,7 @@ fn join_parsed(
     };
     match (mine, theirs) {
         (Ok(mut a), Ok(b)) => {
-            a.extend(b);
+            a.append(b);
             Ok(a)
         }
         (a, b) => {

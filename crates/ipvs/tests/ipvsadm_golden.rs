@@ -55,11 +55,7 @@ fn apply(table: &mut Table, ops: &[Op]) {
 }
 
 fn table_from(rules: &str) -> Table {
-    let ops: Vec<Op> = ipvsadm::parse(rules)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .map(|l| l.op)
-        .collect();
+    let ops: Vec<Op> = ipvsadm::parse(rules).unwrap_or_else(|e| panic!("{e}")).ops;
     let mut t = Table::default();
     apply(&mut t, &ops);
     t

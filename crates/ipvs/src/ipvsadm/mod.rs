@@ -2,7 +2,7 @@
 //! input, and the `ipvsadm -Ln` listings, matching ipvsadm 1.31 (Debian 12) byte for byte.
 //!
 //! - [`save()`]: a [`Table`](crate::model::Table) -> the exact `ipvsadm -Sn` text.
-//! - [`restore::parse`]: restore text -> [`Op`](crate::ops::Op)s with their line numbers, or every
+//! - [`parse()`]: restore text -> [`Op`](crate::ops::Op)s with their line numbers, or every
 //!   bad line with its number and what is wrong (so that nothing is applied from a bad file).
 //! - [`list()`]: the `ipvsadm -Ln` layouts (`--stats`, `--rate`, `--thresholds`,
 //!   `--persistent-conn`, `--tun-info`, `--exact`).
@@ -19,5 +19,5 @@ pub mod save;
 
 pub use list::{list, Layout, ListOptions};
 pub use order::sort_table;
-pub use restore::{parse, parse_at, LineError, LineOp, RestoreError};
+pub use restore::{parse, parse_at, LineError, Parsed, RestoreError};
 pub use save::save;

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::args::{parse_words_into, Item, Opt, Parsed};
+use super::args::{parse_words_into, Item, Opt, Parsed as OptionList};
 use crate::model::{
     AddressFamily, DestKey, Destination, Forwarding, Netmask, Protocol, Scheduler, Service,
     ServiceFlags, ServiceKey, Timeouts, Tunnel, TunnelFlags, TunnelType,
@@ -61,36 +61,52 @@ impl fmt::Display for RestoreError {
     }
 }
 
-/// An operation with the line it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineOp {
-    /// 1-based line number.
-    pub line: usize,
-    /// The operation.
-    pub op: Op,
+/// The operations of a restore text, in order, with the line each came from (two vectors, so
+/// that `ops` goes to `Conn::apply` as it is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// The operations.
+    pub ops: Vec<Op>,
+    /// `lines[i]` is the 1-based line of `ops[i]`.
+    pub lines: Vec<usize>,
+}
+
+impl Parsed {
+    /// Appends the operations of a later piece of the same text.
+    pub fn append(&mut self, mut later: Parsed) {
+        self.ops.append(&mut later.ops);
+        self.lines.append(&mut later.lines);
+    }
 }
 
 /// Parses a whole restore text: the operations in order, or every bad line.
-pub fn parse(text: &str) -> Result<Vec<LineOp>, RestoreError> {
+pub fn parse(text: &str) -> Result<Parsed, RestoreError> {
     parse_at(text, 1)
 }
 
 /// [`parse`] of a piece of a text whose first line is line `first_line` of the whole (so that a
 /// caller may parse the pieces of a large text on several threads and join the results).
-pub fn parse_at(text: &str, first_line: usize) -> Result<Vec<LineOp>, RestoreError> {
-    let mut ops = Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
+pub fn parse_at(text: &str, first_line: usize) -> Result<Parsed, RestoreError> {
+    let n = text.bytes().filter(|b| *b == b'\n').count() + 1;
+    let mut out = Parsed {
+        ops: Vec::with_capacity(n),
+        lines: Vec::with_capacity(n),
+    };
     let mut errors = Vec::new();
     let mut bufs = Buffers::default();
     for (idx, raw) in text.lines().enumerate() {
         let line = idx + first_line;
         match parse_line_with(raw, &mut bufs) {
-            Ok(Some(op)) => ops.push(LineOp { line, op }),
+            Ok(Some(op)) => {
+                out.ops.push(op);
+                out.lines.push(line);
+            }
             Ok(None) => {}
             Err(message) => errors.push(LineError { line, message }),
         }
     }
     if errors.is_empty() {
-        Ok(ops)
+        Ok(out)
     } else {
         Err(RestoreError { errors })
     }
@@ -122,7 +138,7 @@ impl<'a> Iterator for Words<'a> {
 #[derive(Default)]
 struct Buffers<'a> {
     words: Vec<&'a str>,
-    parsed: Parsed<'a>,
+    parsed: OptionList<'a>,
 }
 
 /// Parses one line: `Ok(None)` for a blank or comment line.
