@@ -8,7 +8,7 @@
 //!   VrrpSocket.recv ──datagram──► ┌──────────────────────┐ ──► VrrpSocket.send_to (adverts)
 //!   (decode / drop by reason)     │   driver task         │ ──► Netlink add/remove VIP
 //!   check tasks ──CheckState──┐   │   fsm::Instance       │       (retry with backoff)
-//!   LinkMonitor ──LinkState───┴─► │   .handle(ev, now)    │ ──► Announcer (GARP / NA bursts)
+//!   LinkMonitor ──LinkEvent───┴─► │   .handle(ev, now)    │ ──► Announcer (GARP / NA bursts)
 //!      (track mpsc)               │   sleep_until(next_   │ ──► notify task (mpsc, serial)
 //!                                 │     deadline)         │
 //!                                 └──────────────────────┘
@@ -19,7 +19,8 @@
 //!
 //! Every failure inside the loop (a send, a netlink request, a notify command) is logged with
 //! `tracing`, counted in [`Counters`] and retried where it matters (VIPs, with backoff); none ends
-//! the task. On every exit path (shutdown, handle dropped) the VIPs are removed.
+//! the task. A missing interface or source address is a FAULT with a reason, not an error: the
+//! driver attaches when link / address events (or a retry with backoff) find it. On every exit path (shutdown, handle dropped) the VIPs are removed.
 
 mod driver;
 mod effects;
@@ -46,7 +47,9 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
-    /// Opening a socket or looking the interface up failed.
+    /// A netlink socket could not be opened at all (a missing interface or address, or a
+    /// failing socket call on the interface, is not an error: the instance starts in FAULT and
+    /// retries).
     #[error("instance {instance}: {source}")]
     Net {
         /// The instance.
@@ -65,6 +68,14 @@ pub enum Error {
         instance: String,
         /// Exit status or spawn error.
         detail: String,
+    },
+    /// `claim` while the instance is in FAULT (its interface or address is missing).
+    #[error("instance {instance} is in FAULT: {reason}")]
+    Fault {
+        /// The instance.
+        instance: String,
+        /// Why (the status' fault reason).
+        reason: String,
     },
     /// The instance's task has ended.
     #[error("instance {0} is not running")]
@@ -190,6 +201,13 @@ impl std::fmt::Debug for Command {
 /// looks the interface up, opens the VRRP socket, the netlink connections and the GARP socket,
 /// starts the checks, and sends the state machine its Startup event.
 ///
+/// Only a configuration that can never run is refused ([`Error::Config`]). When the interface
+/// or its source address is not there yet (a NIC that appears late, an IPv6 link-local address
+/// right after link up) or a socket call on it fails, the instance starts in FAULT with the
+/// reason in [`InstanceStatus::fault_reason`] (`interface eth1 not found`, `no IPv4 address on
+/// eth0`) and attaches by itself when it can: at once on a link or address event, else retried
+/// with backoff (100 ms doubling to 2 s).
+///
 /// RFC 9568 - Section 6.4.1: a non-owner starts as Backup and waits Master_Down_Interval before
 /// becoming Master; an address owner (priority 255) becomes Master at once.
 pub async fn start(cfg: InstanceConfig) -> Result<InstanceHandle, Error> {
@@ -305,18 +323,44 @@ mod tests {
             matches!(start_err(c), Error::Config { ref detail, .. } if detail.contains("VRID 0"))
         );
         let mut c = base;
-        c.interface = "nosuchif0".into();
-        let e = start_err(c);
+        c.unicast_src = Some("2001:db8::1".parse().unwrap());
         assert!(
-            matches!(
-                e,
-                Error::Net {
-                    source: NetError::NoSuchInterface(_),
-                    ..
-                }
-            ),
-            "{e}"
+            matches!(start_err(c), Error::Config { ref detail, .. } if detail.contains("source"))
         );
-        assert!(e.to_string().contains("nosuchif0"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_interface_starts_in_fault_with_the_reason() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let cfg = InstanceConfig::new("vi", "nosuchif0", 7, 100, vec![vip("192.0.2.10", 32)]);
+            let h = start(cfg).await.expect("starts without its interface");
+            let mut st = h.status();
+            let s = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                st.wait_for(|s| s.state == State::Fault),
+            )
+            .await
+            .expect("FAULT published")
+            .expect("status channel open")
+            .clone();
+            assert_eq!(
+                s.fault_reason.as_deref(),
+                Some("interface nosuchif0 not found")
+            );
+            assert!(!s.vips_held);
+            // Still not there after a few retries (100, 200, 400 ms): still FAULT, same reason.
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            let s = h.status().borrow().clone();
+            assert_eq!(s.state, State::Fault);
+            assert_eq!(
+                s.fault_reason.as_deref(),
+                Some("interface nosuchif0 not found")
+            );
+            h.shutdown().await;
+        });
     }
 }

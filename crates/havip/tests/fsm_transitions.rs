@@ -276,6 +276,37 @@ fn master_tie_break_on_primary_address() {
 }
 
 #[test]
+fn tie_break_uses_the_new_primary_address_after_a_change() {
+    // The interface was re-created with another address: the election must compare the
+    // address the adverts now come from, not the one the instance started with.
+    let (mut i, t) = master(cfg(100));
+    let _ = i.handle(rx("10.0.0.3", 100, 100), t);
+    assert_eq!(i.state(), State::Master, "10.0.0.3 < 10.0.0.5 (ME)");
+    assert!(i
+        .handle(Event::PrimaryAddressChanged(ip("10.0.0.1")), t)
+        .is_empty());
+    assert_eq!(i.config().primary_address, ip("10.0.0.1"));
+    assert_eq!(
+        i.master_address(),
+        Some(ip("10.0.0.1")),
+        "a Master is itself"
+    );
+    let a = i.handle(rx("10.0.0.3", 100, 100), t);
+    assert_eq!(i.state(), State::Backup, "10.0.0.3 > 10.0.0.1 now: {a:?}");
+    assert_eq!(
+        notify(&a).map(|t| t.reason),
+        Some(Reason::EqualPriorityHigherAddress {
+            from: ip("10.0.0.3")
+        })
+    );
+    // Its own adverts are recognised by the new address too (and ignored).
+    let (mut i, t) = master(cfg(100));
+    let _ = i.handle(Event::PrimaryAddressChanged(ip("10.0.0.7")), t);
+    assert!(i.handle(rx("10.0.0.7", 100, 100), t).is_empty());
+    assert_eq!(i.state(), State::Master);
+}
+
+#[test]
 fn master_tie_break_ipv6() {
     let mut c = cfg(100);
     c.primary_address = ip("fe80::5");

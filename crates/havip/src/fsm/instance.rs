@@ -116,6 +116,12 @@ impl Instance {
                 self.maybe_clear_fault(now, &mut out);
             }
             Event::PriorityChanged(p) => self.on_priority(p, now, &mut out),
+            Event::PrimaryAddressChanged(a) => {
+                self.config.primary_address = a;
+                if self.state == State::Master {
+                    self.master = Some(a);
+                }
+            }
         }
         out
     }

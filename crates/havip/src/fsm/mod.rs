@@ -125,6 +125,10 @@ pub enum Event {
     /// The effective priority computed by tracking (base priority plus weights). Clamped to
     /// 1..=254 for a non-owner; an owner stays 255.
     PriorityChanged(u8),
+    /// This router's primary address changed (the interface was re-created, or a missing
+    /// address appeared): the new source of its adverts, used from now on for the
+    /// equal-priority tie-break of RFC 9568 - Section 6.4.3 and as the Master's address.
+    PrimaryAddressChanged(IpAddr),
 }
 
 /// A state change, with its reason and when it happened.

@@ -1,4 +1,4 @@
-//! VIP add/remove and link-state events over rtnetlink (the `rtnetlink` crate, pinned exactly in
+//! VIP add/remove, link-state and address events over rtnetlink (the `rtnetlink` crate, pinned exactly in
 //! `Cargo.toml` and used nowhere else).
 //!
 //! Both requests carry the same IFA_LOCAL and IFA_ADDRESS (and, for IPv4 below /31, the same
@@ -142,9 +142,23 @@ impl LinkState {
     }
 }
 
-/// A subscription to link events (RTNLGRP_LINK): every change of any link's flags.
+/// What the [`LinkMonitor`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// A link was created, changed or deleted.
+    Link(LinkState),
+    /// An IPv4 or IPv6 address was added to or removed from the interface `index` (the
+    /// caller looks the interface up again to learn its addresses).
+    Address {
+        /// The interface index.
+        index: u32,
+    },
+}
+
+/// A subscription to link events (RTNLGRP_LINK: every change of any link's flags) and address
+/// events (RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR: an address added or removed).
 pub struct LinkMonitor {
-    rx: futures_util::stream::BoxStream<'static, LinkState>,
+    rx: futures_util::stream::BoxStream<'static, LinkEvent>,
 }
 
 impl std::fmt::Debug for LinkMonitor {
@@ -157,22 +171,30 @@ impl LinkMonitor {
     /// Subscribes in the calling thread's network namespace (spawns the connection driver on the
     /// current tokio runtime). Open it before reading the initial state, so no change is missed.
     pub fn open() -> Result<LinkMonitor, NetError> {
-        let (conn, _handle, messages) =
-            rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
-                .map_err(|e| NetError::io("open rtnetlink link monitor", e))?;
+        let (conn, _handle, messages) = rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Link,
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+        ])
+        .map_err(|e| NetError::io("open rtnetlink link monitor", e))?;
         tokio::spawn(conn);
         let rx = messages
             .filter_map(|(msg, _)| async move {
                 match msg.payload {
                     NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
-                        Some(LinkState::from_message(&l))
+                        Some(LinkEvent::Link(LinkState::from_message(&l)))
                     }
                     NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => {
                         let mut s = LinkState::from_message(&l);
                         s.up = false;
                         s.deleted = true;
-                        Some(s)
+                        Some(LinkEvent::Link(s))
                     }
+                    NetlinkPayload::InnerMessage(
+                        RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a),
+                    ) => Some(LinkEvent::Address {
+                        index: a.header.index,
+                    }),
                     _ => None,
                 }
             })
@@ -180,8 +202,8 @@ impl LinkMonitor {
         Ok(LinkMonitor { rx })
     }
 
-    /// The next link event; `None` when the netlink connection ended.
-    pub async fn next(&mut self) -> Option<LinkState> {
+    /// The next event; `None` when the netlink connection ended.
+    pub async fn next(&mut self) -> Option<LinkEvent> {
         self.rx.next().await
     }
 }

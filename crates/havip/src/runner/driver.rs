@@ -1,7 +1,9 @@
 //! The driver task of one instance: opens everything in [`Driver::open`], then [`Driver::run`]
 //! loops over commands, datagrams, timers and tracking until shutdown (see the diagram in
-//! `runner.rs`). [`open`]: setup and reopen; [`publish`]: claim/release, transitions, notify, status.
+//! `runner.rs`). [`open`]: setup and attaching to the interface; [`link`]: link and address
+//! events, attach retries, detach; [`publish`]: claim/release, transitions, notify, status.
 
+mod link;
 mod open;
 mod publish;
 
@@ -13,14 +15,12 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
-use super::effects::{GarpSchedule, NotifyJob, VipReconciler};
+use super::effects::{AttachBackoff, GarpSchedule, NotifyJob, VipReconciler};
 use super::{Command, Counters, InstanceEvent, InstanceStatus, TransitionInfo};
 use crate::config::InstanceConfig;
 use crate::fsm::{Action, Event, Instance, Reason, State};
-use crate::net::garp::Announcer;
-use crate::net::iface::Interface;
-use crate::net::socket::{IpHeaderError, Received, VrrpSocket};
-use crate::net::vip::{LinkMonitor, LinkState, Netlink};
+use crate::net::socket::{IpHeaderError, Received};
+use crate::net::vip::{LinkEvent, LinkMonitor, Netlink};
 use crate::packet::{self, Advert, Auth, DropReason, LocalCheck, RxMeta};
 use crate::time::Timestamp;
 use crate::track::weight::{verdict, Tracked, Verdict};
@@ -43,14 +43,16 @@ struct TrackedLink {
 /// One instance's state and I/O, owned by its task.
 pub(super) struct Driver {
     cfg: InstanceConfig,
-    iface: Interface,
-    src: IpAddr,
+    /// The interface, source address and sockets; `None` while the interface (or its address)
+    /// is missing: the instance is in FAULT then.
+    att: Option<open::Attached>,
+    /// Why `att` is `None` (`interface eth1 not found`, `no IPv4 address on eth0`, ...).
+    attach_fault: Option<String>,
+    attach_retry: AttachBackoff,
     auth: Auth,
     fsm: Instance,
     external: Option<State>,
-    socket: VrrpSocket,
     netlink: Netlink,
-    announcer: Option<Announcer>,
     links: Option<LinkMonitor>,
     own_up: bool,
     tracked_links: Vec<TrackedLink>,
@@ -87,7 +89,8 @@ impl Driver {
     /// The instance's loop; returns after shutdown (or when every handle is gone), VIPs removed.
     pub(super) async fn run(mut self) {
         tracing::info!(instance = %self.cfg.name, interface = %self.cfg.interface,
-            src = %self.src, vrid = self.cfg.vrid, priority = self.cfg.priority, "starting");
+            src = ?self.att.as_ref().map(|a| a.src), vrid = self.cfg.vrid,
+            priority = self.cfg.priority, "starting");
         if self.external.is_none() {
             let a = self.fsm.handle(Event::Startup, self.now());
             self.execute(a).await;
@@ -105,13 +108,15 @@ impl Driver {
                 .map(|t| self.origin + t.since_origin());
             let vip_retry = self.vip.retry_at();
             let garp_due = self.garp.next_due();
+            let attach_due = self.attach_retry.due().filter(|_| self.att.is_none());
             let pause = self.rx_pause_until;
             tokio::select! {
                 cmd = self.cmd_rx.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
                     Some(c) => self.on_command(c).await,
                 },
-                r = self.socket.recv(), if pause.is_none() => self.on_datagram(r).await,
+                r = recv_opt(&self.att), if pause.is_none() => self.on_datagram(r).await,
+                _ = sleep_opt(attach_due), if attach_due.is_some() => self.try_attach().await,
                 _ = sleep_opt(pause), if pause.is_some() => self.rx_pause_until = None,
                 _ = sleep_opt(fsm_deadline), if fsm_deadline.is_some() => {
                     let a = self.fsm.poll_timers(self.now());
@@ -126,7 +131,7 @@ impl Driver {
                     self.retrack().await;
                 }
                 ev = next_link(&mut self.links) => match ev {
-                    Some(l) => self.on_link(l).await,
+                    Some(ev) => self.on_link_event(ev).await,
                     None => {
                         tracing::warn!(instance = %self.cfg.name, "link monitor ended");
                         self.links = None;
@@ -176,7 +181,10 @@ impl Driver {
             }
             Ok(Ok(p)) => p,
         };
-        if p.src == self.src {
+        let Some(own) = self.att.as_ref().map(|a| a.src) else {
+            return;
+        };
+        if p.src == own {
             self.count_drop(DropReason::FromSelf.label());
             return;
         }
@@ -225,58 +233,6 @@ impl Driver {
             self.now(),
         );
         self.execute(a).await;
-    }
-
-    async fn on_link(&mut self, l: LinkState) {
-        let mut changed = false;
-        if !l.deleted
-            && l.index != self.iface.index
-            && l.name.as_deref() == Some(self.cfg.interface.as_str())
-        {
-            // Our interface was deleted and created again (new index): the socket is bound to
-            // the old one. Reopen on the new one; until that works (it needs an address) the
-            // instance stays in FAULT, and every later event of the link retries.
-            match self.reopen() {
-                Ok(()) => tracing::info!(instance = %self.cfg.name, index = l.index,
-                    "interface re-created: sockets reopened"),
-                Err(e) => {
-                    tracing::warn!(instance = %self.cfg.name, error = %e,
-                        "interface re-created, sockets not reopened yet");
-                    return;
-                }
-            }
-        }
-        if l.index == self.iface.index && l.up != self.own_up {
-            self.own_up = l.up;
-            tracing::info!(instance = %self.cfg.name, interface = %self.cfg.interface,
-                up = l.up, "interface link changed");
-            if self.external.is_none() {
-                let ev = if l.up {
-                    Event::InterfaceUp
-                } else {
-                    Event::InterfaceDown
-                };
-                let a = self.fsm.handle(ev, self.now());
-                self.execute(a).await;
-            }
-        }
-        for t in &mut self.tracked_links {
-            let same = t.index == Some(l.index) || l.name.as_deref() == Some(t.name.as_str());
-            if same {
-                if l.deleted {
-                    t.index = None;
-                } else {
-                    t.index = Some(l.index);
-                }
-                if t.up != l.up {
-                    t.up = l.up;
-                    changed = true;
-                }
-            }
-        }
-        if changed {
-            self.retrack().await;
-        }
     }
 
     /// Recomputes the tracking verdict and tells the state machine what changed.
@@ -367,6 +323,10 @@ impl Driver {
     }
 
     async fn send_advert(&mut self, priority: u8) {
+        let Some(att) = &self.att else {
+            // No interface: nothing to send on (the instance is in FAULT).
+            return;
+        };
         let advert = Advert {
             version: self.cfg.version,
             vrid: self.cfg.vrid,
@@ -375,8 +335,8 @@ impl Driver {
             addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
             auth: self.auth.clone(),
         };
-        for dst in self.socket.destinations() {
-            let bytes = match packet::encode(&advert, self.src, dst) {
+        for dst in att.socket.destinations() {
+            let bytes = match packet::encode(&advert, att.src, dst) {
                 Ok(b) => b,
                 Err(e) => {
                     self.counters.send_failures += 1;
@@ -384,7 +344,7 @@ impl Driver {
                     continue;
                 }
             };
-            match self.socket.send_to(&bytes, dst).await {
+            match att.socket.send_to(&bytes, dst).await {
                 Ok(()) => self.counters.adverts_tx += 1,
                 Err(e) => {
                     self.counters.send_failures += 1;
@@ -398,12 +358,16 @@ impl Driver {
     /// the reconciler's backoff.
     async fn apply_vips(&mut self) {
         let want = self.vip.want;
+        let Some(index) = self.att.as_ref().map(|a| a.iface.index) else {
+            self.vip.interface_missing();
+            return;
+        };
         let mut ok = true;
         for vip in self.cfg.vips.clone() {
             let r = if want {
-                self.netlink.add(self.iface.index, vip).await
+                self.netlink.add(index, vip).await
             } else {
-                self.netlink.remove(self.iface.index, vip).await
+                self.netlink.remove(index, vip).await
             };
             if let Err(e) = r {
                 ok = false;
@@ -429,7 +393,9 @@ impl Driver {
         if !self.garp.poll(Instant::now()) {
             return;
         }
-        let Some(ann) = &self.announcer else { return };
+        let Some(ann) = self.att.as_ref().and_then(|a| a.announcer.as_ref()) else {
+            return;
+        };
         for vip in &self.cfg.vips {
             let r = match vip.addr {
                 IpAddr::V4(a) => ann.send_arp(a),
@@ -503,7 +469,14 @@ async fn sleep_opt(at: Option<Instant>) {
     }
 }
 
-async fn next_link(m: &mut Option<LinkMonitor>) -> Option<LinkState> {
+async fn recv_opt(att: &Option<open::Attached>) -> io::Result<Result<Received, IpHeaderError>> {
+    match att {
+        Some(a) => a.socket.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_link(m: &mut Option<LinkMonitor>) -> Option<LinkEvent> {
     match m {
         Some(m) => m.next().await,
         None => std::future::pending().await,

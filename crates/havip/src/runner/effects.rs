@@ -1,6 +1,6 @@
 //! The runner's side effects that need memory between loop turns, kept small and testable:
-//! the VIP reconciler (desired state + retry with backoff), the GARP burst schedule, and the
-//! notify queue.
+//! the VIP reconciler (desired state + retry with backoff), the interface attach backoff, the
+//! GARP burst schedule, and the notify queue.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -59,6 +59,26 @@ impl VipReconciler {
         }
     }
 
+    /// The interface is missing: an add cannot be tried until it is back (no retry timer; the
+    /// runner calls [`VipReconciler::unsettle`] and applies again once attached). A remove is
+    /// done: the addresses went with the interface.
+    pub fn interface_missing(&mut self) {
+        if self.want {
+            self.settled = false;
+            self.retry_at = None;
+        } else {
+            self.attempted(true, Instant::now());
+        }
+    }
+
+    /// Forgets what the last attempt achieved (the interface was re-created: the VIPs are not
+    /// on the new one); the caller applies again at once.
+    pub fn unsettle(&mut self) {
+        self.settled = false;
+        self.backoff = RETRY_MIN;
+        self.retry_at = None;
+    }
+
     /// When to retry (`None` when settled or not yet attempted).
     pub fn retry_at(&self) -> Option<Instant> {
         if self.settled {
@@ -66,6 +86,47 @@ impl VipReconciler {
         } else {
             self.retry_at
         }
+    }
+}
+
+/// First retry delay when the interface, its address or its socket is not there yet.
+pub const ATTACH_RETRY_MIN: Duration = Duration::from_millis(100);
+/// Longest retry delay of the interface attach (link and address events also trigger a retry
+/// at once, so this only bounds how late a missed event is noticed).
+pub const ATTACH_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// When to try attaching to the interface again: a doubling delay from
+/// [`ATTACH_RETRY_MIN`] to [`ATTACH_RETRY_MAX`], reset by a success.
+#[derive(Debug, Clone)]
+pub struct AttachBackoff {
+    delay: Duration,
+    at: Option<Instant>,
+}
+
+impl AttachBackoff {
+    /// Nothing scheduled.
+    pub fn new() -> AttachBackoff {
+        AttachBackoff {
+            delay: ATTACH_RETRY_MIN,
+            at: None,
+        }
+    }
+
+    /// An attempt failed at `now`: schedule the next one and double the delay.
+    pub fn failed(&mut self, now: Instant) {
+        self.at = Some(now + self.delay);
+        self.delay = (self.delay * 2).min(ATTACH_RETRY_MAX);
+    }
+
+    /// Attached: nothing scheduled, the next failure starts from the shortest delay.
+    pub fn reset(&mut self) {
+        self.delay = ATTACH_RETRY_MIN;
+        self.at = None;
+    }
+
+    /// When the next attempt is due.
+    pub fn due(&self) -> Option<Instant> {
+        self.at
     }
 }
 
@@ -229,6 +290,51 @@ pub async fn run_fence(command: &str, limit: Duration) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attach_backoff_doubles_caps_and_resets() {
+        let t0 = Instant::now();
+        let mut b = AttachBackoff::new();
+        assert_eq!(b.due(), None);
+        let mut delays = Vec::new();
+        for _ in 0..7 {
+            b.failed(t0);
+            delays.push(b.due().map(|d| d - t0));
+        }
+        let ms = |v| Some(Duration::from_millis(v));
+        assert_eq!(
+            delays,
+            vec![
+                ms(100),
+                ms(200),
+                ms(400),
+                ms(800),
+                ms(1600),
+                ms(2000),
+                ms(2000)
+            ]
+        );
+        b.reset();
+        assert_eq!(b.due(), None);
+        b.failed(t0);
+        assert_eq!(b.due(), Some(t0 + ATTACH_RETRY_MIN));
+    }
+
+    #[test]
+    fn vips_wait_for_a_missing_interface_without_a_retry_timer() {
+        let mut r = VipReconciler::new();
+        r.set_want(true);
+        r.interface_missing();
+        assert!(!r.settled);
+        assert_eq!(r.retry_at(), None, "no timer: the attach applies them");
+        r.attempted(true, Instant::now());
+        assert!(r.settled);
+        r.unsettle();
+        assert!(!r.settled, "re-created interface: apply again");
+        r.set_want(false);
+        r.interface_missing();
+        assert!(r.settled, "a remove is done when the interface is gone");
+    }
 
     #[test]
     fn vip_retry_backs_off_and_caps() {

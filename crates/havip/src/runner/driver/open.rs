@@ -1,7 +1,9 @@
-//! Opening an instance: validation, interface lookup, sockets, netlink, checks; and reopening
-//! the sockets when the interface is re-created.
+//! Opening an instance: validation, netlink, checks (all up front), and attaching to the
+//! interface: lookup, source address, VRRP and GARP sockets. An attach that fails (the
+//! interface or its address is not there yet, a socket call fails) is not an error: the
+//! instance starts in FAULT with the reason and the driver tries again (see `driver.rs`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc, watch};
@@ -12,11 +14,11 @@ use crate::config::{InstanceConfig, RoleMode};
 use crate::fsm::{self, Instance, State};
 use crate::net::garp::Announcer;
 use crate::net::iface::Interface;
-use crate::net::socket::{SocketConfig, Transport, VrrpSocket};
+use crate::net::socket::{SocketConfig, Transport, VrrpSocket, VRRP_GROUP_V4, VRRP_GROUP_V6};
 use crate::net::vip::{LinkMonitor, Netlink};
 use crate::net::NetError;
 use crate::packet::{self, Advert, Auth, Version};
-use crate::runner::effects::{spawn_notifier, GarpSchedule, VipReconciler};
+use crate::runner::effects::{spawn_notifier, AttachBackoff, GarpSchedule, VipReconciler};
 use crate::runner::{Command, Counters, Error, InstanceEvent, InstanceStatus};
 use crate::track::{spawn_check, CheckSpec, CheckState};
 
@@ -27,8 +29,155 @@ fn config_error(cfg: &InstanceConfig, detail: impl Into<String>) -> Error {
     }
 }
 
+/// What an instance holds while its interface is there: dropped when the interface goes away,
+/// opened again when it comes back.
+pub(in crate::runner) struct Attached {
+    /// The interface as looked up.
+    pub(in crate::runner) iface: Interface,
+    /// The source of the adverts (primary IPv4 / link-local IPv6 / configured unicast source).
+    pub(in crate::runner) src: IpAddr,
+    /// The VRRP socket, bound to the interface.
+    pub(in crate::runner) socket: VrrpSocket,
+    /// GARP / NA sender (none on an interface without an Ethernet address).
+    pub(in crate::runner) announcer: Option<Announcer>,
+}
+
+/// Looks the interface up, picks the source address and opens the sockets on it.
+pub(in crate::runner) fn attach(cfg: &InstanceConfig) -> Result<Attached, NetError> {
+    let iface = Interface::lookup(&cfg.interface)?;
+    let v6 = cfg.vips.first().is_some_and(|v| v.addr.is_ipv6());
+    let vips: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+    let src = match cfg.unicast_src {
+        Some(s) => s,
+        None if v6 => {
+            iface
+                .link_local_ipv6()
+                .map(IpAddr::V6)
+                .ok_or_else(|| NetError::NoAddress {
+                    name: cfg.interface.clone(),
+                    what: "IPv6 link-local address",
+                })?
+        }
+        None => iface
+            .primary_ipv4(&vips)
+            .map(IpAddr::V4)
+            .ok_or_else(|| NetError::NoAddress {
+                name: cfg.interface.clone(),
+                what: "IPv4 address",
+            })?,
+    };
+    let socket = VrrpSocket::open(SocketConfig {
+        ifname: cfg.interface.clone(),
+        ifindex: iface.index,
+        src,
+        transport: transport(cfg),
+    })?;
+    let announcer = match (iface.link, iface.mac) {
+        (Some(link), Some(mac)) => Some(Announcer::open(link, mac)?),
+        _ => {
+            tracing::warn!(instance = %cfg.name, interface = %cfg.interface,
+                "interface has no Ethernet address: no gratuitous ARP / NA");
+            None
+        }
+    };
+    Ok(Attached {
+        iface,
+        src,
+        socket,
+        announcer,
+    })
+}
+
+/// The operator's words for a failed attach: `interface eth1 not found`, `no IPv4 address on
+/// eth0`, or the failing call.
+pub(in crate::runner) fn attach_reason(cfg: &InstanceConfig, e: &NetError) -> String {
+    match e {
+        NetError::NoSuchInterface(n) => format!("interface {n} not found"),
+        NetError::NoAddress { name, what } => format!("no {what} on {name}"),
+        other => format!("interface {}: {other}", cfg.interface),
+    }
+}
+
+fn transport(cfg: &InstanceConfig) -> Transport {
+    if cfg.unicast_peers.is_empty() {
+        Transport::Multicast
+    } else {
+        Transport::Unicast(cfg.unicast_peers.clone())
+    }
+}
+
+/// Refuses what can never run, before anything is opened: no VIP, mixed families, v2 over IPv6,
+/// VRID 0, an advert that cannot be encoded (too many addresses, bad interval).
+fn validate(cfg: &InstanceConfig) -> Result<(), Error> {
+    if cfg.vrid == 0 {
+        return Err(config_error(cfg, "VRID 0 is not valid (1..=255)"));
+    }
+    let first = cfg
+        .vips
+        .first()
+        .ok_or_else(|| config_error(cfg, "no virtual address configured"))?;
+    let v6 = first.addr.is_ipv6();
+    if cfg.vips.iter().any(|v| v.addr.is_ipv6() != v6) {
+        return Err(config_error(cfg, "virtual addresses mix IPv4 and IPv6"));
+    }
+    if cfg.unicast_peers.iter().any(|p| p.is_ipv6() != v6) {
+        return Err(config_error(
+            cfg,
+            "unicast peers are not of the VIPs' family",
+        ));
+    }
+    if v6 && cfg.version == Version::V2 {
+        return Err(config_error(cfg, "VRRPv2 is IPv4 only (RFC 3768)"));
+    }
+    if cfg.unicast_src.is_some_and(|s| s.is_ipv6() != v6) {
+        return Err(config_error(
+            cfg,
+            "unicast source is not of the VIPs' family",
+        ));
+    }
+    // Every advert this instance will send must encode: check once, before starting (the
+    // source only enters the checksum, so a placeholder of the family will do).
+    let probe = Advert {
+        version: cfg.version,
+        vrid: cfg.vrid,
+        priority: cfg.priority,
+        max_advert_int: cfg.advert_interval,
+        addresses: cfg.vips.iter().map(|v| v.addr).collect(),
+        auth: auth(cfg),
+    };
+    let dsts = match transport(cfg) {
+        Transport::Unicast(peers) => peers,
+        Transport::Multicast if v6 => vec![IpAddr::V6(VRRP_GROUP_V6)],
+        Transport::Multicast => vec![IpAddr::V4(VRRP_GROUP_V4)],
+    };
+    for dst in dsts {
+        packet::encode(&probe, placeholder(v6), dst)
+            .map_err(|e| config_error(cfg, e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn auth(cfg: &InstanceConfig) -> Auth {
+    match (&cfg.auth_pass, cfg.version) {
+        (Some(p), Version::V2) => Auth::simple(&p.0),
+        _ => Auth::None,
+    }
+}
+
+/// The state machine's primary address until the interface's is known (it is in FAULT then,
+/// so the address takes part in no election).
+fn placeholder(v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
 impl Driver {
-    /// Validates the configuration and opens every socket; nothing is changed on the host yet.
+    /// Validates the configuration, opens netlink, starts the checks and tries once to attach
+    /// to the interface; nothing is changed on the host yet. Only a configuration that can
+    /// never run (or a netlink socket that cannot be opened at all) is an error.
     pub(in crate::runner) async fn open(
         cfg: InstanceConfig,
         cmd_rx: mpsc::UnboundedReceiver<Command>,
@@ -38,88 +187,30 @@ impl Driver {
             instance: cfg.name.clone(),
             source,
         };
-        if cfg.vrid == 0 {
-            return Err(config_error(&cfg, "VRID 0 is not valid (1..=255)"));
-        }
-        let first = cfg
-            .vips
-            .first()
-            .ok_or_else(|| config_error(&cfg, "no virtual address configured"))?;
-        let v6 = first.addr.is_ipv6();
-        if cfg.vips.iter().any(|v| v.addr.is_ipv6() != v6) {
-            return Err(config_error(&cfg, "virtual addresses mix IPv4 and IPv6"));
-        }
-        if cfg.unicast_peers.iter().any(|p| p.is_ipv6() != v6) {
-            return Err(config_error(
-                &cfg,
-                "unicast peers are not of the VIPs' family",
-            ));
-        }
-        if v6 && cfg.version == Version::V2 {
-            return Err(config_error(&cfg, "VRRPv2 is IPv4 only (RFC 3768)"));
-        }
-        let iface = Interface::lookup(&cfg.interface).map_err(net)?;
-        let vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
-        let src = match cfg.unicast_src {
-            Some(s) => s,
-            None if v6 => iface.link_local_ipv6().map(IpAddr::V6).ok_or_else(|| {
-                net(NetError::NoAddress {
-                    name: cfg.interface.clone(),
-                    what: "IPv6 link-local address",
-                })
-            })?,
-            None => iface
-                .primary_ipv4(&vip_addrs)
-                .map(IpAddr::V4)
-                .ok_or_else(|| {
-                    net(NetError::NoAddress {
-                        name: cfg.interface.clone(),
-                        what: "IPv4 address",
-                    })
-                })?,
-        };
-        if src.is_ipv6() != v6 {
-            return Err(config_error(
-                &cfg,
-                "unicast source is not of the VIPs' family",
-            ));
-        }
-        let auth = match (&cfg.auth_pass, cfg.version) {
-            (Some(p), Version::V2) => Auth::simple(&p.0),
-            _ => Auth::None,
-        };
-        let transport = if cfg.unicast_peers.is_empty() {
-            Transport::Multicast
-        } else {
-            Transport::Unicast(cfg.unicast_peers.clone())
-        };
-        let socket = VrrpSocket::open(SocketConfig {
-            ifname: cfg.interface.clone(),
-            ifindex: iface.index,
-            src,
-            transport,
-        })
-        .map_err(net)?;
-        // Every advert this instance will send must encode: check once, before starting.
-        let probe = Advert {
-            version: cfg.version,
-            vrid: cfg.vrid,
-            priority: cfg.priority,
-            max_advert_int: cfg.advert_interval,
-            addresses: vip_addrs.clone(),
-            auth: auth.clone(),
-        };
-        for dst in socket.destinations() {
-            packet::encode(&probe, src, dst).map_err(|e| config_error(&cfg, e.to_string()))?;
-        }
+        validate(&cfg)?;
+        let v6 = cfg.vips.first().is_some_and(|v| v.addr.is_ipv6());
         let netlink = Netlink::open().map_err(net)?;
         // Subscribe before reading the initial link states so no change falls in between.
         let links = LinkMonitor::open().map_err(net)?;
-        let own_up = netlink
-            .link_state(iface.index)
-            .await
-            .map_err(net)?
-            .is_some_and(|l| l.up);
+        let mut attach_retry = AttachBackoff::new();
+        let (att, attach_fault) = match attach(&cfg) {
+            Ok(a) => (Some(a), None),
+            Err(e) => {
+                let reason = attach_reason(&cfg, &e);
+                tracing::warn!(instance = %cfg.name, %reason,
+                    "interface not usable yet: FAULT until it is (retried)");
+                attach_retry.failed(Instant::now());
+                (None, Some(reason))
+            }
+        };
+        let own_up = match &att {
+            Some(a) => netlink
+                .link_state(a.iface.index)
+                .await
+                .map_err(net)?
+                .is_some_and(|l| l.up),
+            None => false,
+        };
         let mut tracked_links = Vec::new();
         for t in &cfg.track_interfaces {
             let index = nix::net::if_::if_nametoindex(t.name.as_str()).ok();
@@ -138,14 +229,6 @@ impl Driver {
                 up,
             });
         }
-        let announcer = match (iface.link, iface.mac) {
-            (Some(link), Some(mac)) => Some(Announcer::open(link, mac).map_err(net)?),
-            _ => {
-                tracing::warn!(instance = %cfg.name, interface = %cfg.interface,
-                    "interface has no Ethernet address: no gratuitous ARP / NA");
-                None
-            }
-        };
         let (track_tx, track_rx) = mpsc::unbounded_channel();
         let mut check_tasks = Vec::new();
         for (i, c) in cfg.checks.iter().enumerate() {
@@ -177,7 +260,7 @@ impl Driver {
             preempt_delay: cfg.preempt_delay,
             accept_mode: cfg.accept,
             version: cfg.version,
-            primary_address: src,
+            primary_address: att.as_ref().map_or(placeholder(v6), |a| a.src),
         });
         let external = match cfg.role {
             RoleMode::Vrrp => None,
@@ -200,15 +283,14 @@ impl Driver {
         Ok(Driver {
             garp: GarpSchedule::new(cfg.garp.repeat, cfg.garp.interval, cfg.garp.refresh),
             checks: vec![CheckState::Unknown; cfg.checks.len()],
+            auth: auth(&cfg),
             cfg,
-            iface,
-            src,
-            auth,
+            att,
+            attach_fault,
+            attach_retry,
             fsm,
             external,
-            socket,
             netlink,
-            announcer,
             links: Some(links),
             own_up,
             tracked_links,
@@ -229,49 +311,5 @@ impl Driver {
             counters: Counters::default(),
             last_transition: None,
         })
-    }
-
-    /// Looks the interface up again and reopens the VRRP and GARP sockets on it. The source
-    /// address is kept when the interface still has it (the state machine's tie-break address
-    /// cannot change), else the new primary / link-local address is used.
-    pub(super) fn reopen(&mut self) -> Result<(), NetError> {
-        let iface = Interface::lookup(&self.cfg.interface)?;
-        let vips: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.addr).collect();
-        let still_ours = match self.src {
-            IpAddr::V4(a) => iface.ipv4.contains(&a),
-            IpAddr::V6(a) => iface.ipv6.contains(&a),
-        };
-        let src = if self.cfg.unicast_src.is_some() || still_ours {
-            self.src
-        } else if self.src.is_ipv6() {
-            iface
-                .link_local_ipv6()
-                .map(IpAddr::V6)
-                .ok_or_else(|| NetError::NoAddress {
-                    name: self.cfg.interface.clone(),
-                    what: "IPv6 link-local address",
-                })?
-        } else {
-            iface
-                .primary_ipv4(&vips)
-                .map(IpAddr::V4)
-                .ok_or_else(|| NetError::NoAddress {
-                    name: self.cfg.interface.clone(),
-                    what: "IPv4 address",
-                })?
-        };
-        let mut sc = self.socket.config().clone();
-        sc.ifindex = iface.index;
-        sc.src = src;
-        let socket = VrrpSocket::open(sc)?;
-        let announcer = match (iface.link, iface.mac) {
-            (Some(link), Some(mac)) => Some(Announcer::open(link, mac)?),
-            _ => None,
-        };
-        self.socket = socket;
-        self.announcer = announcer;
-        self.src = src;
-        self.iface = iface;
-        Ok(())
     }
 }

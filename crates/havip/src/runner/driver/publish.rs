@@ -17,6 +17,12 @@ impl Driver {
         if state == State::Master {
             return Ok(());
         }
+        if let Some(reason) = &self.attach_fault {
+            return Err(Error::Fault {
+                instance: self.cfg.name.clone(),
+                reason: reason.clone(),
+            });
+        }
         if let RoleMode::External { fence: Some(f) } = &self.cfg.role {
             if let Err(detail) = run_fence(f, FENCE_TIMEOUT).await {
                 tracing::warn!(instance = %self.cfg.name, %detail, "fence failed: VIP not taken");
@@ -119,16 +125,23 @@ impl Driver {
     }
 
     pub(super) fn publish(&self) {
-        let state = self.external.unwrap_or_else(|| self.fsm.state());
+        let state = match (self.external, &self.attach_fault) {
+            // Role-driven and no interface: nothing can be claimed, say so.
+            (Some(_), Some(_)) => State::Fault,
+            (Some(s), None) => s,
+            (None, _) => self.fsm.state(),
+        };
         let fault_reason = if state != State::Fault {
             None
+        } else if let Some(r) = &self.attach_fault {
+            Some(r.clone())
         } else if !self.own_up {
             Some(format!("interface {} is down", self.cfg.interface))
         } else {
             self.track_fault.clone()
         };
         let master = match (self.external, state) {
-            (Some(State::Master), _) => Some(self.src),
+            (Some(State::Master), _) => self.att.as_ref().map(|a| a.src),
             (Some(_), _) => None,
             (None, _) => self.fsm.master_address(),
         };
