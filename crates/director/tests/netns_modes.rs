@@ -1,5 +1,6 @@
 //! Transport and lifecycle modes with the `director` binary in namespaces: unicast peers, an
-//! IPv6 VIP, SIGHUP reload (an invalid file keeps the running config, a valid one is applied).
+//! IPv6 VIP, SIGHUP reload (an invalid file keeps the running config, a valid one is applied),
+//! an interface that appears after the start (FAULT with the reason, then the election).
 
 mod netns_common;
 
@@ -141,18 +142,43 @@ fn sighup_invalid_file_keeps_running_valid_file_is_applied() {
 
 #[test]
 #[ignore = "needs root and network namespaces: tests/check runs it"]
-fn start_fails_with_exit_1_when_the_interface_is_missing() {
+fn missing_interface_is_fault_in_status_until_the_nic_appears_then_it_wins() {
     let lan = Lan::new();
-    let a = lan.host("a", "198.51.100.1/24");
-    a.write_config(&instance("web", 75, 150, "198.51.100.100/24", "").replace("eth0", "eth9"));
-    let out =
-        a.ns.command(netns_common::BIN)
-            .args(["run", "-c"])
-            .arg(a.config_path())
-            .output()
-            .expect("director run");
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("eth9"), "{err}");
-    assert!(!a.socket().exists(), "no socket left behind");
+    let mut b = lan.host("b", "198.51.100.2/24");
+    b.start(&instance("web", 75, 100, "198.51.100.100/24", ""));
+    b.wait_state("MASTER", Duration::from_secs(3));
+    // a is configured on eth1, which does not exist yet: the daemon runs, the instance is in
+    // FAULT and says why (as keepalived does), instead of exiting.
+    let mut a = lan.host("a", "198.51.100.1/24");
+    a.start(&instance("web", 75, 150, "198.51.100.100/24", "").replace("eth0", "eth1"));
+    wait_for(Duration::from_secs(3), "FAULT with its reason", || {
+        a.state().as_deref() == Some("FAULT")
+            && a.instance_field("fault_reason").as_deref() == Some("interface eth1 not found")
+    });
+    let out = std::process::Command::new(netns_common::BIN)
+        .args(["status", "--socket"])
+        .arg(a.socket())
+        .output()
+        .expect("director status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAULT") && text.contains("[fault: interface eth1 not found]"),
+        "{text}"
+    );
+    // The NIC appears (with its address): the instance attaches, runs the election and, with
+    // the higher priority, preempts b.
+    a.ns.plug(&lan.bridge, "eth1", "198.51.100.5/24")
+        .expect("plug eth1");
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("BACKUP", Duration::from_secs(2));
+    assert_eq!(a.instance_field("fault_reason"), None);
+    let doc = b.status_json().expect("status");
+    assert_eq!(doc["instances"][0]["master"], "198.51.100.5", "{doc}");
+    wait_for(Duration::from_secs(1), "VIP on a's eth1", || {
+        a.ns.sh("ip -o addr show dev eth1")
+            .is_ok_and(|s| s.contains(" 198.51.100.100/24"))
+    });
+    assert!(!b.has_addr("198.51.100.100"));
+    a.signal("TERM");
+    assert!(a.wait_exit(Duration::from_secs(6)).success());
 }

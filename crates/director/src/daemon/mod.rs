@@ -2,7 +2,9 @@
 //!
 //! ```text
 //!  main: load + validate the file (exit 64 if invalid) ─► tokio runtime ─► run()
-//!  run:  bind status socket ─► havip::runner::start(each instance) (exit 1 if one fails)
+//!  run:  bind status socket ─► havip::runner::start(each instance) (exit 1 only if one cannot
+//!        run at all; a missing interface or address is not that: the instance runs in FAULT,
+//!        its status says why, and it attaches when the interface / address appears)
 //!        loop select!
 //!          SIGTERM / SIGINT ─► every instance resigns (priority 0), VIPs removed, within
 //!                              DRAIN_DEADLINE; socket file removed; exit 0
