@@ -40,6 +40,8 @@ const MAX_SEND: usize = 128 << 10;
 /// Bytes of receive buffer budgeted per ack in flight (an ack's `truesize` is ~768 bytes; an
 /// error ack echoes the request and is larger).
 const BYTES_PER_ACK: usize = 2048;
+/// Read sizes of the verifying sockets: dumps chunked at ~3.7 KiB and ~12 KiB instead of ~32 KiB.
+const VERIFY_RECV_LENS: [usize; 2] = [4096, 12 << 10];
 /// Requests sent together once the window has room for them.
 const REFILL_CHUNK: usize = 256;
 /// Receive buffer for one datagram (dump skbs are at most 32 KiB: `netlink_recvmsg`).
@@ -126,6 +128,8 @@ pub struct Conn {
     pub(crate) tx: Vec<u8>,
     /// A dump whose `NLMSG_DONE` was not read yet (its future was dropped).
     pub(crate) dump_open: Option<u32>,
+    /// Sockets of the same namespace that read in smaller chunks, for verifying passes.
+    pub(crate) verifiers: Vec<Conn>,
 }
 
 impl Conn {
@@ -143,29 +147,23 @@ impl Conn {
     }
 
     async fn connect_inner(rcvbuf: Option<usize>) -> Result<Conn> {
-        let fd = socket(
-            SockFamily::Netlink,
-            SockType::Raw,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            SockProtocol::NetlinkGeneric,
-        )
-        .map_err(sock_err("socket"))?;
-        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(sock_err("bind"))?;
-        match rcvbuf {
-            Some(bytes) => {
-                setsockopt(&fd, sockopt::RcvBuf, &bytes).map_err(sock_err("SO_RCVBUF"))?
-            }
-            None => {
-                if setsockopt(&fd, sockopt::RcvBufForce, &RCVBUF_WANTED).is_err() {
-                    let _ = setsockopt(&fd, sockopt::RcvBuf, &RCVBUF_WANTED);
-                }
-            }
+        let (fd, rcvbuf) = open_socket(Some(rcvbuf.unwrap_or(RCVBUF_WANTED)), rcvbuf.is_none())?;
+        let mut conn = Conn::from_fd(fd, rcvbuf, RECV_BUF)?;
+        conn.family = conn.resolve_family().await?;
+        // The verifying sockets are opened now, in this thread's namespace (a snapshot may run
+        // on another thread later). Each reads with a smaller buffer, so the kernel fills its
+        // dumps in smaller chunks (`netlink_dump` sizes them by the largest read seen): their
+        // chunk boundaries, where torn dumps lose or repeat entries, fall elsewhere.
+        for recv_len in VERIFY_RECV_LENS {
+            let (fd, rcvbuf) = open_socket(None, false)?;
+            let mut v = Conn::from_fd(fd, rcvbuf, recv_len)?;
+            v.family = conn.family;
+            conn.verifiers.push(v);
         }
-        if setsockopt(&fd, sockopt::SndBufForce, &SNDBUF_WANTED).is_err() {
-            let _ = setsockopt(&fd, sockopt::SndBuf, &SNDBUF_WANTED);
-        }
-        let rcvbuf = getsockopt(&fd, sockopt::RcvBuf).map_err(sock_err("getsockopt SO_RCVBUF"))?;
-        let window = (rcvbuf / BYTES_PER_ACK).clamp(8, 4096);
+        Ok(conn)
+    }
+
+    fn from_fd(fd: OwnedFd, rcvbuf: usize, recv_len: usize) -> Result<Conn> {
         // `AsyncFd::new` is deprecated because a borrowed fd could be closed under the reactor;
         // here the `AsyncFd` owns the `OwnedFd`, which stays open until the `AsyncFd` drops it:
         // the contract of the (unsafe) `AsyncFd::register` holds, without `unsafe` in this crate.
@@ -174,18 +172,17 @@ impl Conn {
             context: "register with tokio",
             source,
         })?;
-        let mut conn = Conn {
+        Ok(Conn {
             fd,
             family: 0,
             seq: std::process::id().wrapping_mul(7919),
-            window,
+            window: (rcvbuf / BYTES_PER_ACK).clamp(8, 4096),
             rcvbuf,
-            rx: vec![0; RECV_BUF],
+            rx: vec![0; recv_len],
             tx: Vec::with_capacity(MAX_SEND + 4096),
             dump_open: None,
-        };
-        conn.family = conn.resolve_family().await?;
-        Ok(conn)
+            verifiers: Vec::new(),
+        })
     }
 
     /// The family id the kernel gave "IPVS" in this namespace.
@@ -578,4 +575,28 @@ fn record_ack(m: &Message<'_>, base: u32, ops: &[Op], outcomes: &mut [Outcome]) 
 
 pub(crate) fn is_enobufs(e: &Error) -> bool {
     matches!(e, Error::Socket { source, .. } if source.raw_os_error() == Some(NixErrno::ENOBUFS as i32))
+}
+
+/// Opens a `NETLINK_GENERIC` socket (non-blocking, close-on-exec), binds it and sizes its
+/// buffers: a receive buffer of `rcvbuf` bytes (`SO_RCVBUFFORCE` first when `force`). Returns the
+/// socket and the receive buffer granted.
+fn open_socket(rcvbuf: Option<usize>, force: bool) -> Result<(OwnedFd, usize)> {
+    let fd = socket(
+        SockFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        SockProtocol::NetlinkGeneric,
+    )
+    .map_err(sock_err("socket"))?;
+    bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(sock_err("bind"))?;
+    if let Some(bytes) = rcvbuf {
+        if !(force && setsockopt(&fd, sockopt::RcvBufForce, &bytes).is_ok()) {
+            setsockopt(&fd, sockopt::RcvBuf, &bytes).map_err(sock_err("SO_RCVBUF"))?;
+        }
+        if setsockopt(&fd, sockopt::SndBufForce, &SNDBUF_WANTED).is_err() {
+            let _ = setsockopt(&fd, sockopt::SndBuf, &SNDBUF_WANTED);
+        }
+    }
+    let granted = getsockopt(&fd, sockopt::RcvBuf).map_err(sock_err("getsockopt SO_RCVBUF"))?;
+    Ok((fd, granted))
 }

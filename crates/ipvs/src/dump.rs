@@ -9,19 +9,22 @@
 //! [`Conn::snapshot`] builds on that (see docs/ipvs.md, "Consistent snapshots"):
 //! 1. dump the services; duplicates mean a torn read;
 //! 2. dump each service's destinations; ESRCH (the service vanished) or duplicates mean a torn
-//!    read; a destination dump that spanned several datagrams is read again and must agree;
-//! 3. if the services dump spanned several datagrams, dump the services again: the same services
-//!    with the same settings, or it was torn;
+//!    read; a destination dump that spanned several datagrams is read again on the verifying
+//!    sockets and must agree;
+//! 3. if the services dump spanned several datagrams, dump the services again on each of two
+//!    verifying sockets that read in smaller chunks (so that their chunk boundaries, where a torn
+//!    dump loses or repeats entries, fall elsewhere): the same services with the same settings,
+//!    or it was torn;
 //! 4. on a torn read start over, up to a bounded number of tries, then [`Error::Inconsistent`].
 
 use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::codec::dest::decode_dest_msg;
+use crate::codec::dest::{decode_dest_msg, DestReply};
 use crate::codec::msg::{Message, MessageIter, NLMSG_DONE, NLMSG_ERROR};
 use crate::codec::request::{encode_dump_dests, encode_dump_services};
-use crate::codec::service::decode_service_msg;
+use crate::codec::service::{decode_service_msg, ServiceReply};
 use crate::conn::{is_enobufs, Conn};
 use crate::error::{Errno, Error, Result};
 use crate::model::{Destination, Service, ServiceEntry, ServiceKey, Table};
@@ -136,18 +139,8 @@ impl Conn {
     }
 
     async fn services_counted(&mut self) -> Result<(Vec<Service>, usize)> {
-        let family = self.family();
         let mut out = Vec::new();
-        let chunks = self
-            .dump(
-                "list services",
-                |b, seq| encode_dump_services(b, family, seq),
-                |m| {
-                    out.push(decode_service_msg(m.genl()?.attrs)?.service);
-                    Ok(())
-                },
-            )
-            .await?;
+        let chunks = self.each_service(|r| out.push(r.service)).await?;
         Ok((out, chunks))
     }
 
@@ -155,20 +148,45 @@ impl Conn {
         &mut self,
         key: &ServiceKey,
     ) -> Result<(Vec<Destination>, usize)> {
+        let mut out = Vec::new();
+        let chunks = self.each_destination(key, |r| out.push(r.dest)).await?;
+        Ok((out, chunks))
+    }
+
+    /// Streams every service to `f` as it is decoded (`IPVS_CMD_GET_SERVICE` dump), with the
+    /// attributes this crate does not know kept raw. Returns how many datagrams carried data (1
+    /// means the kernel filled the whole dump in one call: an atomic view).
+    pub async fn each_service(&mut self, mut f: impl FnMut(ServiceReply)) -> Result<usize> {
+        let family = self.family();
+        self.dump(
+            "list services",
+            |b, seq| encode_dump_services(b, family, seq),
+            |m| {
+                f(decode_service_msg(m.genl()?.attrs)?);
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Streams the real servers of one service to `f` (`IPVS_CMD_GET_DEST` dump), unknown
+    /// attributes kept raw; ESRCH when the service does not exist. Returns the datagram count.
+    pub async fn each_destination(
+        &mut self,
+        key: &ServiceKey,
+        mut f: impl FnMut(DestReply),
+    ) -> Result<usize> {
         let family = self.family();
         let af = key.af();
-        let mut out = Vec::new();
-        let chunks = self
-            .dump(
-                &format!("list real servers of {key}"),
-                |b, seq| encode_dump_dests(b, family, seq, key),
-                |m| {
-                    out.push(decode_dest_msg(m.genl()?.attrs, af)?.dest);
-                    Ok(())
-                },
-            )
-            .await?;
-        Ok((out, chunks))
+        self.dump(
+            &format!("list real servers of {key}"),
+            |b, seq| encode_dump_dests(b, family, seq, key),
+            |m| {
+                f(decode_dest_msg(m.genl()?.attrs, af)?);
+                Ok(())
+            },
+        )
+        .await
     }
 
     /// Every service, in the kernel's order (`IPVS_CMD_GET_SERVICE` dump). A single dump: while
@@ -226,19 +244,34 @@ impl Conn {
             });
         }
         if chunks > 1 {
-            let (again, _) = self.services_counted().await?;
-            report.dumps += 1;
-            let differs = again.len() != table.services.len()
-                || again.iter().zip(&table.services).any(|(a, e)| {
-                    without_counters_service(a) != without_counters_service(&e.service)
-                });
-            if differs {
-                return Err(Torn::Yes(format!(
-                    "services changed during the read ({} then {})",
-                    table.services.len(),
-                    again.len()
-                )));
+            // Verifying passes on the sockets that read in smaller chunks: a torn dump loses or
+            // repeats the entries at its chunk boundaries, which differ between the sockets.
+            let mut verifiers = std::mem::take(&mut self.verifiers);
+            let mut verdict = Ok(());
+            for v in &mut verifiers {
+                let again = match v.services_counted().await {
+                    Ok((again, _)) => again,
+                    Err(e) => {
+                        verdict = Err(Torn::Err(e));
+                        break;
+                    }
+                };
+                report.dumps += 1;
+                let differs = again.len() != table.services.len()
+                    || again.iter().zip(&table.services).any(|(a, e)| {
+                        without_counters_service(a) != without_counters_service(&e.service)
+                    });
+                if differs {
+                    verdict = Err(Torn::Yes(format!(
+                        "services changed during the read ({} then {})",
+                        table.services.len(),
+                        again.len()
+                    )));
+                    break;
+                }
             }
+            self.verifiers = verifiers;
+            verdict?;
         }
         Ok(table)
     }
@@ -266,25 +299,45 @@ impl Conn {
             }
         }
         if chunks > 1 {
-            let (again, _) = match self.destinations_counted(key).await {
-                Ok(r) => r,
-                Err(Error::Request { errno, .. }) if errno.0 == 3 => {
-                    return Err(Torn::Yes(format!("service {key} vanished during the read")))
+            let mut verifiers = std::mem::take(&mut self.verifiers);
+            let mut verdict = Ok(());
+            for v in &mut verifiers {
+                verdict = verify_dests(v, key, &dests, report).await;
+                if verdict.is_err() {
+                    break;
                 }
-                Err(e) => return Err(Torn::Err(e)),
-            };
-            report.dumps += 1;
-            let differs = again.len() != dests.len()
-                || again
-                    .iter()
-                    .zip(&dests)
-                    .any(|(a, b)| without_counters_dest(a) != without_counters_dest(b));
-            if differs {
-                return Err(Torn::Yes(format!(
-                    "real servers of {key} changed during the read"
-                )));
             }
+            self.verifiers = verifiers;
+            verdict?;
         }
         Ok(dests)
     }
+}
+
+/// Dumps `key`'s real servers on the verifying socket `v` and compares them with `dests`.
+async fn verify_dests(
+    v: &mut Conn,
+    key: &ServiceKey,
+    dests: &[Destination],
+    report: &mut SnapshotReport,
+) -> std::result::Result<(), Torn> {
+    let again = match v.destinations_counted(key).await {
+        Ok((again, _)) => again,
+        Err(Error::Request { errno, .. }) if errno.0 == 3 => {
+            return Err(Torn::Yes(format!("service {key} vanished during the read")))
+        }
+        Err(e) => return Err(Torn::Err(e)),
+    };
+    report.dumps += 1;
+    let differs = again.len() != dests.len()
+        || again
+            .iter()
+            .zip(dests)
+            .any(|(a, b)| without_counters_dest(a) != without_counters_dest(b));
+    if differs {
+        return Err(Torn::Yes(format!(
+            "real servers of {key} changed during the read"
+        )));
+    }
+    Ok(())
 }

@@ -74,6 +74,12 @@ fn services_and_destinations_add_edit_delete_v4_v6_fwmark() {
         assert_eq!(got6.timeout, 600);
         assert!(got6.flags.persistent());
         assert_eq!(got6.scheduler, Scheduler::Wrr);
+        // Streamed: same services; this kernel sends no attribute we do not know.
+        let mut streamed = Vec::new();
+        let chunks = c.each_service(|r| streamed.push(r)).await.unwrap();
+        assert_eq!(chunks, 1);
+        assert_eq!(streamed.len(), 4);
+        assert!(streamed.iter().all(|r| r.unknown.is_empty()));
         let d4 = c.destinations(&v4).await.unwrap();
         assert_eq!(d4.len(), 2);
         assert!(d4

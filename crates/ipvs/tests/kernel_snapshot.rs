@@ -40,6 +40,28 @@ async fn fill(c: &mut Conn) {
     assert!(r.all_ok(), "{:?}", r.failures().next());
 }
 
+/// Sets the flag when dropped, so a failing test still stops its modifier thread.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Waits (bounded: a test never hangs) until the modifier has made a few changes.
+async fn wait_for_changes(changes: &AtomicU32, dead: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while changes.load(Ordering::Relaxed) < 10 {
+        assert!(!dead(), "the modifier thread died");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the modifier made no change in 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// The stable services are all there, once each, each with its real server.
 fn check_table(t: &Table) {
     let mut seen = HashSet::new();
@@ -93,8 +115,9 @@ fn snapshot_equals_ipvsadm() {
         ours.sort();
         assert_eq!(ours, theirs);
         assert_eq!(s.len(), 2 * STABLE as usize);
-        // One services dump (it spans several datagrams, so a verifying pass), one per service.
-        assert_eq!(report.dumps, 1 + 1 + STABLE as u32, "{report:?}");
+        // One services dump (it spans several datagrams, so two verifying passes), one per
+        // service.
+        assert_eq!(report.dumps, 1 + 2 + STABLE as u32, "{report:?}");
     });
 }
 
@@ -106,6 +129,7 @@ fn snapshot_during_changes_detects_torn_reads() {
         fill(&mut c).await;
         let stop = Arc::new(AtomicBool::new(false));
         let changes = Arc::new(AtomicU32::new(0));
+        let _stop = StopOnDrop(stop.clone());
         // The modifier runs on a thread spawned from this one: same network namespace.
         let modifier = {
             let (stop, changes) = (stop.clone(), changes.clone());
@@ -130,9 +154,7 @@ fn snapshot_during_changes_detects_torn_reads() {
                 });
             })
         };
-        while changes.load(Ordering::Relaxed) < 10 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        wait_for_changes(&changes, || modifier.is_finished()).await;
         // How often a plain dump is torn while the table changes (for the record).
         let mut naive_torn = 0;
         for _ in 0..20 {
@@ -201,10 +223,9 @@ fn churn_in_another_namespace_is_detected_here() {
         })
     };
     let (detected, naive_torn) = with_conn(move |mut c| async move {
+        let _stop = StopOnDrop(stop);
         fill(&mut c).await;
-        while changes.load(Ordering::Relaxed) < 10 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        wait_for_changes(&changes, || false).await;
         let mut naive_torn = 0;
         for _ in 0..20 {
             let s = c.services().await.unwrap();
@@ -222,7 +243,6 @@ fn churn_in_another_namespace_is_detected_here() {
             Err(Error::Inconsistent { tries }) => tries as usize,
             Err(e) => panic!("{e}"),
         };
-        stop.store(true, Ordering::Relaxed);
         (detected, naive_torn)
     });
     other.join().unwrap();
