@@ -13,7 +13,7 @@ ROUNDS=${1:-5}
 BIN=${BIN:-$ROOT/target/release/director}
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p director (or BIN=...)" >&2; exit 2; }
 command -v keepalived >/dev/null || { echo "needs keepalived (tests/lab/install-deps)" >&2; exit 2; }
-ID=fb$$; BR=${ID}br; VIP=192.168.79.100; DIR=$(mktemp -d /tmp/failover-bench.XXXXXX)
+BASE=fb$$; ID=$BASE; BR=${ID}br; SETUPS=0; VIP=192.168.79.100; DIR=$(mktemp -d /tmp/failover-bench.XXXXXX)
 ns() { ip netns exec "$@"; }
 now() { date +%s%N; }
 cleanup() {
@@ -21,8 +21,10 @@ cleanup() {
   ip link del "$BR" 2>/dev/null; rm -rf "$DIR"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 setup() {
-  cleanup; mkdir -p "$DIR"
+  # fresh names each time: the kernel deletes a dropped namespace's veths asynchronously
+  cleanup; mkdir -p "$DIR"; SETUPS=$((SETUPS + 1)); ID=$BASE$SETUPS; BR=${ID}br
   ip link add "$BR" type bridge mcast_snooping 0; ip link set "$BR" up
   local i=0
   for n in a b; do
@@ -58,7 +60,8 @@ vrrp_instance V {
   }
 }
 EOC
-      ns "$ID-$n" keepalived -n -l -f "$DIR/$n.conf" -p "$DIR/$n.pid" -r "$DIR/$n-v.pid" -c "$DIR/$n-c.pid" > "$DIR/$n.log" 2>&1 &
+      ip netns exec "$ID-$n" keepalived -n -l -f "$DIR/$n.conf" -p "$DIR/$n.pid" -r "$DIR/$n-v.pid" -c "$DIR/$n-c.pid" > "$DIR/$n.log" 2>&1 &
+      disown
       ;;
     director)
       local ms; ms=$(echo "$iv * 1000 / 1" | bc)
@@ -74,8 +77,9 @@ instances:
     virtual_ipaddress:
       - $VIP/24
 EOC
-      ns "$ID-$n" "$BIN" run -c "$DIR/$n.yaml" > "$DIR/$n.log" 2>&1 &
-      echo $! > "$DIR/$n.pid"
+      # started directly (not through a shell function) so $! is the daemon itself
+      ip netns exec "$ID-$n" "$BIN" run -c "$DIR/$n.yaml" > "$DIR/$n.log" 2>&1 &
+      echo $! > "$DIR/$n.pid"; disown
       ;;
   esac
 }
