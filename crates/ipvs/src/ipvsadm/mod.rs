@@ -11,6 +11,7 @@
 //! lab VM; `tests/ipvsadm_golden.rs` checks both directions against them.
 
 mod args;
+mod fast;
 mod fmt;
 pub mod list;
 mod order;

@@ -114,7 +114,7 @@ pub fn parse_at(text: &str, first_line: usize) -> Result<Parsed, RestoreError> {
 
 /// The words of a line, separated by spaces, tabs and carriage returns (ipvsadm's
 /// `config_stream_read`), split byte by byte (all three are ASCII).
-struct Words<'a>(&'a str);
+pub(super) struct Words<'a>(pub(super) &'a str);
 
 impl<'a> Iterator for Words<'a> {
     type Item = &'a str;
@@ -136,7 +136,7 @@ impl<'a> Iterator for Words<'a> {
 
 /// Buffers reused from line to line.
 #[derive(Default)]
-struct Buffers<'a> {
+pub(super) struct Buffers<'a> {
     words: Vec<&'a str>,
     parsed: OptionList<'a>,
 }
@@ -147,6 +147,17 @@ pub fn parse_line(raw: &str) -> Result<Option<Op>, String> {
 }
 
 fn parse_line_with<'a>(raw: &'a str, bufs: &mut Buffers<'a>) -> Result<Option<Op>, String> {
+    if let Some(op) = super::fast::fast_line(raw) {
+        return Ok(Some(op));
+    }
+    parse_line_general(raw, bufs)
+}
+
+/// The general parser: every option ipvsadm's restore lines may carry.
+pub(super) fn parse_line_general<'a>(
+    raw: &'a str,
+    bufs: &mut Buffers<'a>,
+) -> Result<Option<Op>, String> {
     let words = &mut bufs.words;
     words.clear();
     for w in Words(raw) {
@@ -630,7 +641,7 @@ impl<'a> Line<'a> {
 }
 
 /// A decimal number within `min..=max` (ipvsadm's `string_to_number`).
-fn parse_u32_in(s: &str, min: u32, max: u32) -> Option<u32> {
+pub(super) fn parse_u32_in(s: &str, min: u32, max: u32) -> Option<u32> {
     if s.is_empty() || s.len() > 10 {
         return None;
     }
@@ -694,7 +705,7 @@ fn parse_addr_port(s: &str) -> Result<(IpAddr, Option<u16>), String> {
 
 /// A dotted-quad IPv4 address: four decimal octets 0..255 without leading zeros (what
 /// `Ipv4Addr::from_str` accepts), parsed without the general address parser.
-fn parse_v4(s: &str) -> Option<Ipv4Addr> {
+pub(super) fn parse_v4(s: &str) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let (mut n, mut v, mut digits, mut lead0) = (0usize, 0u16, 0u8, false);
     for &c in s.as_bytes() {
