@@ -26,8 +26,9 @@ impl fmt::Display for Vip {
 
 /// Gratuitous ARP / unsolicited NA settings.
 ///
-/// RFC 9568 - Section 6.4.2 (Backup, on becoming Active): "For each IPv4 address associated with
-/// the Virtual Router, broadcast a gratuitous ARP request".
+/// RFC 9568 - Section 6.4.2 (Backup, on becoming Active; erratum 7949 wording): "For each IPv4
+/// address associated with the Virtual Router, broadcast a gratuitous ARP message containing the
+/// Virtual Router IPv4 address", and for IPv6 "send an unsolicited ND Neighbor Advertisement".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GarpConfig {
     /// How many announcements per address on takeover (and on each refresh); 0 turns GARP off.

@@ -208,8 +208,9 @@ impl std::fmt::Debug for Command {
 /// eth0`) and attaches by itself when it can: at once on a link or address event, else retried
 /// with backoff (100 ms doubling to 2 s).
 ///
-/// RFC 9568 - Section 6.4.1: a non-owner starts as Backup and waits Master_Down_Interval before
-/// becoming Master; an address owner (priority 255) becomes Master at once.
+/// RFC 9568 - Section 6.4.1 (paraphrased): a non-owner starts as Backup and waits
+/// Master_Down_Interval before becoming Master; an address owner (priority 255) becomes Master
+/// at once.
 pub async fn start(cfg: InstanceConfig) -> Result<InstanceHandle, Error> {
     let name = cfg.name.clone();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();

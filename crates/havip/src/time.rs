@@ -1,14 +1,12 @@
 //! Time for the pure VRRP code: the [`Centisecs`] interval newtype, the injected [`Timestamp`]
 //! clock, and the one function that implements the RFC timer formulas ([`master_down`]).
 //!
-//! RFC 9568 - Section 6.1: "Skew_Time: Time to skew Active_Down_Interval in centiseconds.
-//! Calculated as: (((256 - priority) * Active_Adver_Interval) / 256)" and "Active_Down_Interval:
-//! Time interval for Backup to declare Active down (centiseconds). Calculated as:
-//! (3 * Active_Adver_Interval) + Skew_Time".
+//! RFC 9568 - Section 6.1 (paraphrased): Skew_Time, in centiseconds, is
+//! ((256 - Priority) * Active_Adver_Interval) / 256, and Active_Down_Interval, the time after
+//! which a Backup declares the Active Router down, is 3 * Active_Adver_Interval + Skew_Time.
 //!
-//! RFC 3768 - Section 6.1: "Skew_Time: Time to skew Master_Down_Interval in seconds. Calculated
-//! as: ( (256 - Priority) / 256 )" and "Master_Down_Interval: Time interval for Backup to declare
-//! Master down (seconds). Calculated as: (3 * Advertisement_Interval) + Skew_time".
+//! RFC 3768 - Section 6.1 (paraphrased): Skew_Time, in seconds, is (256 - Priority) / 256, and
+//! Master_Down_Interval is 3 * Advertisement_Interval + Skew_Time.
 //!
 //! Rounding (our choice, documented in `docs/havip.md`): the formulas are evaluated exactly in
 //! integer nanoseconds and the result is rounded DOWN to a whole nanosecond. One centisecond is
@@ -25,8 +23,8 @@ use crate::packet::Version;
 
 /// A VRRP interval in centiseconds (hundredths of a second).
 ///
-/// RFC 9568 - Section 5.2.7: "The Maximum Advertisement Interval is a 12-bit field that indicates
-/// the time interval (in centiseconds) between ADVERTISEMENTS." VRRPv2 intervals (whole seconds
+/// RFC 9568 - Section 5.2.7 (paraphrased): the Max Advertise Interval is a 12-bit field, in
+/// centiseconds, between ADVERTISEMENTs. VRRPv2 intervals (whole seconds
 /// on the wire) are kept in this unit too, so the state machine has a single time unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Centisecs(pub u32);
@@ -36,8 +34,8 @@ impl Centisecs {
     pub const V3_MAX: Centisecs = Centisecs(0x0fff);
     /// The RFC default Advertisement_Interval: one second.
     ///
-    /// RFC 9568 - Section 6.1: "Advertisement_Interval: Time interval between ADVERTISEMENTS
-    /// (centiseconds). Default is 100 centiseconds (1 second)."
+    /// RFC 9568 - Section 6.1 (paraphrased): Advertisement_Interval, in centiseconds, defaults
+    /// to 100 (1 second).
     pub const ONE_SECOND: Centisecs = Centisecs(100);
 
     /// An interval of `secs` whole seconds (saturating).
@@ -135,13 +133,12 @@ pub struct DownTimers {
 /// Skew_Time and Master_Down_Interval for a router of local `priority` that hears adverts every
 /// `master_adver_interval`.
 ///
-/// v3 (RFC 9568 - Section 6.1): "Skew_Time ... Calculated as: (((256 - priority) *
-/// Active_Adver_Interval) / 256)"; "Active_Down_Interval ... Calculated as: (3 *
-/// Active_Adver_Interval) + Skew_Time".
+/// v3 (RFC 9568 - Section 6.1, paraphrased): Skew_Time = ((256 - Priority) *
+/// Active_Adver_Interval) / 256 centiseconds; Active_Down_Interval = 3 * Active_Adver_Interval +
+/// Skew_Time.
 ///
-/// v2 (RFC 3768 - Section 6.1): "Skew_Time ... Calculated as: ( (256 - Priority) / 256 )" seconds,
-/// independent of the interval; "Master_Down_Interval ... Calculated as: (3 *
-/// Advertisement_Interval) + Skew_time".
+/// v2 (RFC 3768 - Section 6.1, paraphrased): Skew_Time = (256 - Priority) / 256 seconds,
+/// independent of the interval; Master_Down_Interval = 3 * Advertisement_Interval + Skew_Time.
 ///
 /// Exact in nanoseconds, rounded down (see the module documentation). A priority of 0 is treated
 /// as 256 - 0 = 256 (skew = one full interval), which no caller should need.

@@ -11,7 +11,7 @@ use havip::time::Timestamp;
 
 #[test]
 fn initialize_waits_for_startup() {
-    // RFC 9568 - Section 6.4.1: "The purpose of this state is to wait for a Startup event."
+    // RFC 9568 - Section 6.4.1 (paraphrased): {Initialize} waits for a Startup event.
     let mut i = Instance::new(cfg(100));
     assert_eq!(i.state(), State::Initialize);
     assert_eq!(i.next_deadline(), None);
@@ -24,8 +24,8 @@ fn initialize_waits_for_startup() {
 
 #[test]
 fn startup_non_owner_goes_backup_and_waits_master_down_interval() {
-    // RFC 9568 - Section 6.4.1: "Set the Active_Down_Timer to Active_Down_Interval; Transition
-    // to the {Backup} state."
+    // RFC 9568 - Section 6.4.1 (paraphrased): a non-owner sets the Active_Down_Timer to
+    // Active_Down_Interval and goes {Backup}.
     let mut i = Instance::new(cfg(100));
     let a = i.handle(Event::Startup, ms(1000));
     assert_eq!(effects(&a), vec![]);
@@ -45,8 +45,8 @@ fn startup_non_owner_goes_backup_and_waits_master_down_interval() {
 
 #[test]
 fn startup_owner_goes_master_at_once() {
-    // RFC 9568 - Section 6.4.1: "If the Priority = 255 ... Send an ADVERTISEMENT ... Set the
-    // Adver_Timer to Advertisement_Interval; Transition to the {Active} state."
+    // RFC 9568 - Section 6.4.1 (paraphrased): an owner (Priority 255) sends an ADVERTISEMENT,
+    // sets the Adver_Timer to Advertisement_Interval and goes {Active}.
     let mut i = Instance::new(cfg(255));
     let a = i.handle(Event::Startup, ms(10));
     assert_eq!(
@@ -66,7 +66,7 @@ fn startup_owner_goes_master_at_once() {
 #[test]
 fn backup_master_down_timer_fires_exactly_at_deadline() {
     // RFC 9568 - Section 6.4.2: "If the Active_Down_Timer fires, then: Send an ADVERTISEMENT
-    // ... broadcast a gratuitous ARP request ... Set the Adver_Timer to Advertisement_Interval;
+    // ... broadcast a gratuitous ARP message ... Set the Adver_Timer to Advertisement_Interval;
     // Transition to the {Active} state."
     let mut i = started(cfg(100), ms(0));
     let deadline = ns(3_609_375_000);
@@ -98,9 +98,9 @@ fn backup_master_down_timer_fires_exactly_at_deadline() {
 
 #[test]
 fn backup_accepts_higher_priority_and_learns_interval() {
-    // RFC 9568 - Section 6.4.2: "Set Active_Adver_Interval to Adver Interval contained in the
-    // ADVERTISEMENT; Recompute the Active_Down_Interval; Reset the Active_Down_Timer to
-    // Active_Down_Interval."
+    // RFC 9568 - Section 6.4.2: "Set the Active_Adver_Interval to the Max Advertise Interval
+    // contained in the ADVERTISEMENT; Recompute the Skew_Time; Recompute the Active_Down_Interval;
+    // Set the Active_Down_Timer to Active_Down_Interval"
     let mut i = started(cfg(100), ms(0));
     assert!(i.handle(rx(HIGHER, 200, 50), ms(500)).is_empty());
     assert_eq!(i.master_adver_interval().get(), 50);
@@ -121,7 +121,7 @@ fn backup_accepts_higher_priority_and_learns_interval() {
 #[test]
 fn backup_accepts_equal_priority() {
     // RFC 9568 - Section 6.4.2: "... or if the Priority in the ADVERTISEMENT is greater than or
-    // equal to the local Priority, then: ... Reset the Active_Down_Timer".
+    // equal to the local Priority, then: ... Set the Active_Down_Timer to Active_Down_Interval".
     let mut i = started(cfg(100), ms(0));
     assert!(i.handle(rx(LOWER, 100, 100), ms(3000)).is_empty());
     assert_eq!(
@@ -132,8 +132,8 @@ fn backup_accepts_equal_priority() {
 
 #[test]
 fn backup_preempts_lower_priority_master() {
-    // RFC 9568 - Section 6.4.2: "else // preempt was true or priority was less: Discard the
-    // ADVERTISEMENT." The timer is not reset, so it fires and we take over.
+    // RFC 9568 - Section 6.4.2: "else // preempt was true and priority was less than the local
+    // priority; Discard the ADVERTISEMENT" The timer is not reset, so it fires and we take over.
     let mut i = started(cfg(150), ms(0));
     let deadline = i.next_deadline().expect("timer");
     assert!(i.handle(rx(HIGHER, 100, 100), ms(1000)).is_empty());
@@ -151,8 +151,8 @@ fn backup_preempts_lower_priority_master() {
 
 #[test]
 fn backup_nopreempt_never_takes_over_from_a_live_lower_master() {
-    // RFC 9568 - Section 6.4.2: "If Preempt_Mode is False, or ... then: ... Reset the
-    // Active_Down_Timer to Active_Down_Interval."
+    // RFC 9568 - Section 6.4.2: "If Preempt_Mode is False, or ... then: ... Set the
+    // Active_Down_Timer to Active_Down_Interval"
     let mut c = cfg(200);
     c.preempt = false;
     let mut i = started(c, ms(0));
@@ -173,8 +173,8 @@ fn backup_nopreempt_never_takes_over_from_a_live_lower_master() {
 
 #[test]
 fn backup_priority_zero_sets_timer_to_skew_time() {
-    // RFC 9568 - Section 6.4.2: "If the Priority in the ADVERTISEMENT is zero, then: Set the
-    // Active_Down_Timer to Skew_Time."
+    // RFC 9568 - Section 6.4.2: "If the Priority in the ADVERTISEMENT is 0, then: Set the
+    // Active_Down_Timer to Skew_Time"
     let mut i = started(cfg(100), ms(0));
     let _ = i.handle(rx(HIGHER, 200, 100), ms(1000));
     assert!(i.handle(rx(HIGHER, 0, 100), ms(1500)).is_empty());
@@ -208,8 +208,8 @@ fn master_adver_timer_sends_and_rearms_from_now() {
 
 #[test]
 fn master_priority_zero_answers_at_once() {
-    // RFC 9568 - Section 6.4.3: "If the Priority in the ADVERTISEMENT is zero, then: Send an
-    // ADVERTISEMENT; Reset the Adver_Timer to Advertisement_Interval."
+    // RFC 9568 - Section 6.4.3: "If the Priority in the ADVERTISEMENT is 0, then: Send an
+    // ADVERTISEMENT; Reset the Adver_Timer to Advertisement_Interval"
     let (mut i, t) = master(cfg(100));
     let now = t + Duration::from_millis(300);
     assert_eq!(
@@ -223,9 +223,10 @@ fn master_priority_zero_answers_at_once() {
 #[test]
 fn master_steps_down_for_higher_priority() {
     // RFC 9568 - Section 6.4.3: "If the Priority in the ADVERTISEMENT is greater than the local
-    // Priority ... Cancel Adver_Timer; Set Active_Adver_Interval to Adver Interval contained in
-    // the ADVERTISEMENT; Recompute the Skew_Time; Recompute the Active_Down_Interval; Set
-    // Active_Down_Timer to Active_Down_Interval; Transition to the {Backup} state."
+    // Priority ... Cancel Adver_Timer; Set the Active_Adver_Interval to the Max Advertise Interval
+    // contained in the ADVERTISEMENT; Recompute the Skew_Time; Recompute the
+    // Active_Down_Interval; Set the Active_Down_Timer to Active_Down_Interval; Transition to the
+    // {Backup} state"
     let (mut i, t) = master(cfg(100));
     let now = t + Duration::from_millis(10);
     let a = i.handle(rx(LOWER, 101, 200), now);
@@ -253,7 +254,7 @@ fn master_steps_down_for_higher_priority() {
 fn master_tie_break_on_primary_address() {
     // RFC 9568 - Section 6.4.3: "... or the Priority in the ADVERTISEMENT is equal to the local
     // Priority and the primary IPvX address of the sender is greater than the local primary IPvX
-    // address (based on an unsigned integer comparison of the IPvX address in network byte
+    // address (based on an unsigned integer comparison of the IPvX addresses in network byte
     // order)".
     let (mut i, t) = master(cfg(100));
     let a = i.handle(rx(LOWER, 100, 100), t);
@@ -319,8 +320,9 @@ fn master_tie_break_ipv6() {
 
 #[test]
 fn master_re_announces_when_it_hears_a_lower_priority_master() {
-    // Issue #10 product choice (RFC 9568 would "Discard ADVERTISEMENT"): re-announce at once so
-    // a healed split brain converges and clients follow us.
+    // RFC 9568 - Section 6.4.3: "Discard the ADVERTISEMENT; Send an ADVERTISEMENT immediately";
+    // issue #10 product choice on top: a gratuitous ARP / NA too, so a healed split brain
+    // converges and clients follow us.
     let (mut i, t) = master(cfg(200));
     let now = t + Duration::from_millis(250);
     assert_eq!(

@@ -14,8 +14,8 @@ pub struct Instance {
     state: State,
     /// The effective priority (configured, adjusted by tracking).
     priority: u8,
-    /// RFC 9568 - Section 6.1: "Active_Adver_Interval: Advertisement interval contained in
-    /// ADVERTISEMENTs received from the Active Router (centiseconds)."
+    /// RFC 9568 - Section 6.1 (paraphrased): Active_Adver_Interval, the advertisement interval
+    /// in the ADVERTISEMENTs received from the Active Router (centiseconds).
     master_adver_interval: Centisecs,
     adver_timer: Option<Timestamp>,
     master_down_timer: Option<Timestamp>,
@@ -146,12 +146,11 @@ impl Instance {
         self.link_down || self.track_fault
     }
 
-    /// RFC 9568 - Section 6.4.1: "If a Startup event is received, then: If the Priority = 255
-    /// (i.e., the router owns the IPvX address associated with the Virtual Router), then: Send an
-    /// ADVERTISEMENT ... Set the Adver_Timer to Advertisement_Interval; Transition to the
-    /// {Active} state. else // rtr does not own virt addr: Set Active_Adver_Interval to
-    /// Advertisement_Interval; Set the Active_Down_Timer to Active_Down_Interval; Transition to
-    /// the {Backup} state."
+    /// RFC 9568 - Section 6.4.1 (paraphrased): on a Startup event, an address owner (Priority
+    /// 255) sends an ADVERTISEMENT and gratuitous ARP / unsolicited NA, sets the Adver_Timer to
+    /// Advertisement_Interval and goes {Active}; any other router sets Active_Adver_Interval to
+    /// Advertisement_Interval, sets the Active_Down_Timer to Active_Down_Interval and goes
+    /// {Backup}.
     fn on_startup(&mut self, now: Timestamp, out: &mut Vec<Action>) {
         if self.started {
             return;
@@ -186,9 +185,9 @@ impl Instance {
     /// RFC 9568 - Section 6.4.2: "If the Active_Down_Timer fires, then: Send an ADVERTISEMENT;
     /// If the protected IPvX address is an IPv4 address, then: For each IPv4 address associated
     /// with the Virtual Router, broadcast a gratuitous ARP message containing the Virtual Router
-    /// IPv4 address ... else // IPv6 ... send an unsolicited ND Neighbor Advertisement ... Set the
-    /// Adver_Timer to Advertisement_Interval; Transition to the {Active} state." (Erratum 7949
-    /// wording.) The VIPs are added first so that the announcement is for addresses this host
+    /// IPv4 address ... else // IPv6 ... send an unsolicited ND Neighbor Advertisement ...; Set
+    /// the Adver_Timer to Advertisement_Interval; Transition to the {Active} state" (erratum 7949
+    /// wording). The VIPs are added first so that the announcement is for addresses this host
     /// answers for. Like keepalived without `use_vmac`, we announce the interface's own MAC.
     fn become_master(&mut self, reason: Reason, now: Timestamp, out: &mut Vec<Action>) {
         out.push(Action::AddVips);
@@ -234,16 +233,18 @@ impl Instance {
         }
     }
 
-    /// RFC 9568 - Section 6.4.2: "If an ADVERTISEMENT is received, then: If the Priority in the
-    /// ADVERTISEMENT is 0, then: Set the Active_Down_Timer to Skew_Time; else: If Preempt_Mode
-    /// is False, or if the Priority in the ADVERTISEMENT is greater than or equal to the local
-    /// Priority, then: Set the Active_Adver_Interval to the Max Advertise Interval contained in
-    /// the ADVERTISEMENT; Recompute the Skew_Time; Recompute the Active_Down_Interval; Set the
-    /// Active_Down_Timer to Active_Down_Interval; else // preempt was true and priority was less
-    /// than the local priority: Discard the ADVERTISEMENT."
+    /// RFC 9568 - Section 6.4.2, on an ADVERTISEMENT: "If the Priority in the ADVERTISEMENT is 0,
+    /// then: Set the Active_Down_Timer to Skew_Time" ... "If Preempt_Mode is False, or if the
+    /// Priority in the ADVERTISEMENT is greater than or equal to the local Priority, then: Set
+    /// the Active_Adver_Interval to the Max Advertise Interval contained in the ADVERTISEMENT;
+    /// Recompute the Skew_Time; Recompute the Active_Down_Interval; Set the Active_Down_Timer to
+    /// Active_Down_Interval; else // preempt was true and priority was less than the local
+    /// priority; Discard the ADVERTISEMENT"
     ///
-    /// RFC 3768 - Section 6.4.2 is the same without learning the interval (VRRPv2 requires equal
-    /// intervals, checked by [`crate::packet::check_local`]).
+    /// RFC 3768 - Section 6.4.2 is the same without learning the interval: "If Preempt_Mode is
+    /// False, or If the Priority in the ADVERTISEMENT is greater than or equal to the local
+    /// Priority, then: Reset the Master_Down_Timer to Master_Down_Interval" (VRRPv2 requires
+    /// equal intervals, checked by [`crate::packet::check_local`]).
     fn backup_advert(&mut self, from: IpAddr, advert: &Advert, now: Timestamp) {
         if advert.priority == 0 {
             self.master_down_timer = Some(now + self.down_timers().skew);
@@ -270,16 +271,16 @@ impl Instance {
         }
     }
 
-    /// RFC 9568 - Section 6.4.3: "If an ADVERTISEMENT is received, then: If the Priority in the
-    /// ADVERTISEMENT is 0, then: Send an ADVERTISEMENT; Reset the Adver_Timer to
-    /// Advertisement_Interval; else: If the Priority in the ADVERTISEMENT is greater than the
+    /// RFC 9568 - Section 6.4.3, on an ADVERTISEMENT: "If the Priority in the ADVERTISEMENT is 0,
+    /// then: Send an ADVERTISEMENT; Reset the Adver_Timer to Advertisement_Interval" ... "If the
+    /// Priority in the ADVERTISEMENT is greater than the
     /// local Priority or the Priority in the ADVERTISEMENT is equal to the local Priority and the
     /// primary IPvX address of the sender is greater than the local primary IPvX address (based
     /// on an unsigned integer comparison of the IPvX addresses in network byte order), then:
     /// Cancel Adver_Timer; Set the Active_Adver_Interval to the Max Advertise Interval contained
     /// in the ADVERTISEMENT; Recompute the Skew_Time; Recompute the Active_Down_Interval; Set the
     /// Active_Down_Timer to Active_Down_Interval; Transition to the {Backup} state; else // new
-    /// Active Router logic: Discard the ADVERTISEMENT; Send an ADVERTISEMENT immediately to
+    /// Active Router logic; Discard the ADVERTISEMENT; Send an ADVERTISEMENT immediately to
     /// assert the {Active} state to the sending VRRP Router and to update any learning bridges
     /// with the correct Active VRRP Router path."
     ///
@@ -338,7 +339,7 @@ impl Instance {
     }
 
     /// RFC 9568 - Section 6.4.3: "If the Adver_Timer fires, then: Send an ADVERTISEMENT; Reset
-    /// the Adver_Timer to Advertisement_Interval." (Reset from `now`: a late poll does not send
+    /// the Adver_Timer to Advertisement_Interval". (Reset from `now`: a late poll does not send
     /// a burst.) Backup: the Active_Down_Timer rule of [`Instance::become_master`].
     fn on_timers(&mut self, now: Timestamp, out: &mut Vec<Action>) {
         match self.state {

@@ -4,7 +4,10 @@
 //! [`Instance::poll_timers`] (or send [`Event::TimerFired`]). No I/O, no clock, no tokio.
 //!
 //! RFC 9568 says "Active" where RFC 3768 says "Master"; this module says Master (what keepalived
-//! operators read) and quotes RFC 9568 as written.
+//! operators read) and quotes RFC 9568 as written. Quotes are word for word; where the RFC's
+//! pseudo-code is a bulleted list, its items are joined with `;` and left-out text is `...`.
+//! What could not be checked word for word against the RFC text is marked "paraphrased" and
+//! carries no quote marks.
 //!
 //! Beyond the RFC (issue #10): a [`State::Fault`] for a down interface or a failed tracked check,
 //! an effective priority pushed by tracking ([`Event::PriorityChanged`]), keepalived's
@@ -27,29 +30,29 @@ use crate::time::{Centisecs, Timestamp};
 /// The configuration of one virtual router instance, as far as the state machine needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// RFC 9568 - Section 6.1: "VRID: Virtual Router Identifier. Configurable item in the range
-    /// 1-255 (decimal). There is no default."
+    /// RFC 9568 - Section 6.1 (paraphrased): VRID, the Virtual Router Identifier, configured in
+    /// 1..=255, with no default.
     pub vrid: u8,
-    /// RFC 9568 - Section 6.1: "Priority: Priority value to be used by this VRRP Router in Active
-    /// election for this Virtual Router. The value of 255 (decimal) is reserved for the router
-    /// that owns the IPvX address associated with the Virtual Router. The value of 0 (zero) is
-    /// reserved for the Active Router to indicate it is releasing responsibility for the Virtual
-    /// Router. The range 1-254 (decimal) is available for VRRP Routers backing up the Virtual
-    /// Router." A configured 0 is treated as 1.
+    /// This router's priority in the election. RFC 9568 - Section 5.2.4: "The priority value for
+    /// the VRRP Router that owns the IPvX address associated with the Virtual Router MUST be 255
+    /// (decimal). VRRP Routers backing up a Virtual Router MUST use priority values between 1-254
+    /// (decimal)." (0 is the Active Router resigning; Section 6.1, paraphrased.) A configured 0
+    /// is treated as 1.
     pub priority: u8,
-    /// RFC 9568 - Section 6.1: "Advertisement_Interval: Time interval between ADVERTISEMENTS
-    /// (centiseconds). Default is 100 centiseconds (1 second)." (v2: a whole number of seconds.)
+    /// RFC 9568 - Section 6.1 (paraphrased): Advertisement_Interval, the time between
+    /// ADVERTISEMENTs in centiseconds, 100 (1 second) by default. (v2: a whole number of seconds.)
     pub advert_interval: Centisecs,
-    /// RFC 9568 - Section 6.1: "Preempt_Mode: Controls whether a (starting or restarting)
-    /// higher-priority Backup router preempts a lower-priority Active Router. Values are True to
-    /// allow preemption and False to prohibit preemption. Default is True." (`nopreempt` = false.)
+    /// RFC 9568 - Section 6.1 (paraphrased): Preempt_Mode, whether a (starting or restarting)
+    /// higher-priority Backup preempts a lower-priority Active Router; True by default.
+    /// (`nopreempt` = false.)
     pub preempt: bool,
     /// keepalived's `preempt_delay`: after Startup (or leaving Fault) a Backup does not preempt a
     /// lower-priority Master for this long. Zero = preempt at once.
     pub preempt_delay: Duration,
-    /// RFC 9568 - Section 6.1: "Accept_Mode: Controls whether a Virtual Router in Active state
-    /// will accept packets addressed to the address owner's IPvX address as its own if it is not
-    /// the IPvX address owner." Not used by the state machine: the runner applies it.
+    /// RFC 9568 - Section 6.4.3: "It MUST accept packets addressed to the IPvX address(es)
+    /// associated with the Virtual Router if it is the IPvX address owner or if Accept_Mode is
+    /// True. Otherwise, it MUST NOT accept these packets." Not used by the state machine: the
+    /// runner applies it.
     pub accept_mode: bool,
     /// The protocol version of the instance (decides the Skew_Time formula and whether the
     /// Backup learns the Master's interval).
@@ -68,16 +71,16 @@ impl Config {
 
 /// The state of an instance.
 ///
-/// RFC 9568 - Section 6.4: "The VRRP state machine ... {Initialize} ... {Backup} ... {Active}".
+/// RFC 9568 - Section 6.4 (paraphrased): the states {Initialize}, {Backup} and {Active}.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
-    /// RFC 9568 - Section 6.4.1: "The purpose of this state is to wait for a Startup event."
+    /// RFC 9568 - Section 6.4.1 (paraphrased): waiting for a Startup event.
     Initialize,
-    /// RFC 9568 - Section 6.4.2: "The purpose of the {Backup} state is to monitor the
-    /// availability and state of the Active Router."
+    /// RFC 9568 - Section 6.4.2 (paraphrased): monitoring the availability and state of the
+    /// Active Router.
     Backup,
-    /// RFC 9568 - Section 6.4.3 ({Active}): "While in the {Active} state, the router functions
-    /// as the forwarding router for the IPvX address(es) associated with the Virtual Router."
+    /// RFC 9568 - Section 6.4.3 ({Active}, paraphrased): the router forwards for, and answers,
+    /// the IPvX address(es) associated with the Virtual Router.
     Master,
     /// Not in the RFC (keepalived's FAULT): the interface is down or a tracked check failed; the
     /// instance holds no VIP and ignores adverts until the fault clears.
@@ -98,7 +101,7 @@ impl std::fmt::Display for State {
 /// An input of the state machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// RFC 9568 - Section 6.4.1: "If a Startup event is received, then: ..."
+    /// RFC 9568 - Section 6.4.1 (paraphrased): the Startup event leaves {Initialize}.
     Startup,
     /// RFC 9568 - Section 6.4.3: "If a Shutdown event is received, then: ... Send an
     /// ADVERTISEMENT with Priority = 0" (graceful stop: the Backup takes over after Skew_Time).

@@ -5,10 +5,12 @@
 //! sent on an `AF_PACKET`/`SOCK_RAW` socket to the interface's link address (from `getifaddrs`, so
 //! no `unsafe` is needed to build a `sockaddr_ll`).
 //!
-//! RFC 9568 - Section 6.4.2: "For each IPv4 address associated with the Virtual Router, broadcast
-//! a gratuitous ARP request containing the virtual router MAC address" and "For each IPv6 address
-//! associated with the Virtual Router, send an unsolicited ND Neighbor Advertisement with the
-//! Router Flag (R) set ... and Override flag (O) set". We do not use the virtual router MAC (the
+//! RFC 9568 - Section 6.4.2 (erratum 7949 wording): "For each IPv4 address associated with the
+//! Virtual Router, broadcast a gratuitous ARP message containing the Virtual Router IPv4 address
+//! and with the target link-layer address set to the Virtual Router MAC address." and "For each
+//! IPv6 address associated with the Virtual Router, send an unsolicited ND Neighbor Advertisement
+//! with the Router Flag (R) set, the Solicited Flag (S) clear, the Override flag (O) set, ...".
+//! We do not use the virtual router MAC (the
 //! VIP stays on the interface's own MAC, as keepalived does by default), so the sender address is
 //! the interface MAC, and R is clear because a director is a host, not a router.
 

@@ -57,8 +57,8 @@ impl Interface {
     /// The first IPv4 address that is not one of `exclude` (the VIPs): the source address of
     /// VRRPv2/v3-over-IPv4 adverts.
     ///
-    /// RFC 9568 - Section 5.1.1.1: "This is the primary IPv4 address of the interface the
-    /// packet is being sent from."
+    /// RFC 9568 - Section 7.2: "Set the source IPv4 address to the interface's primary IPv4
+    /// address".
     pub fn primary_ipv4(&self, exclude: &[IpAddr]) -> Option<Ipv4Addr> {
         self.ipv4
             .iter()
@@ -68,8 +68,8 @@ impl Interface {
 
     /// The first link-local IPv6 address: the source address of VRRPv3-over-IPv6 adverts.
     ///
-    /// RFC 9568 - Section 5.1.2.1: "This is the IPv6 link-local address of the interface the
-    /// packet is being sent from."
+    /// RFC 9568 - Section 7.2: "Set the source IPv6 address to the interface's link-local IPv6
+    /// address".
     pub fn link_local_ipv6(&self) -> Option<Ipv6Addr> {
         self.ipv6.iter().copied().find(|a| is_link_local(*a))
     }

@@ -14,9 +14,10 @@
 //!   index with loopback off. In unicast mode the socket sends one copy to each peer and the
 //!   runner drops adverts whose source is not a configured peer.
 //!
-//! RFC 9568 - Section 5.1.1.3: "The TTL MUST be set to 255. A VRRP router receiving a packet with
-//! the TTL not equal to 255 MUST discard the packet." (Section 5.1.2.3 says the same of the IPv6
-//! Hop Limit.)
+//! RFC 9568 - Section 5.1.1.3: "The TTL MUST be set to 255. A VRRP Router receiving a packet with
+//! the TTL not equal to 255 MUST discard the packet \[RFC5082\]." Section 5.1.2.3: "The Hop Limit
+//! MUST be set to 255. A VRRP Router receiving a packet with the Hop Limit not equal to 255 MUST
+//! discard the packet \[RFC5082\]."
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -30,14 +31,14 @@ use tokio::io::unix::AsyncFd;
 
 use super::NetError;
 
-/// IP protocol number of VRRP (RFC 9568 - Section 5.1.1.4: "The IPv4 protocol field MUST be set
-/// to 112 (decimal).").
+/// IP protocol number of VRRP (RFC 9568 - Section 5.1.1.4, paraphrased: the IPv4 protocol field
+/// is 112; Section 7.2: "Set the IPvX protocol to VRRP").
 pub const IPPROTO_VRRP: i32 = 112;
-/// RFC 9568 - Section 5.1.1.2: "The IPv4 multicast address as assigned by the IANA for VRRP is:
-/// 224.0.0.18".
+/// RFC 9568 - Section 5.1.1.2 (paraphrased): the IANA-assigned IPv4 multicast address of VRRP,
+/// 224.0.0.18.
 pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// RFC 9568 - Section 5.1.2.2: "The IPv6 multicast address assigned by the IANA for VRRP is:
-/// FF02:0:0:0:0:0:0:12".
+/// RFC 9568 - Section 5.1.2.2 (paraphrased): the IANA-assigned IPv6 multicast address of VRRP,
+/// FF02:0:0:0:0:0:0:12.
 pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 /// The largest VRRP packet we read (IPv4 header up to 60 bytes + 8 + 255 * 16 + 8 fits easily).
 const RX_BUF: usize = 4096;

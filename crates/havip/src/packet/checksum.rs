@@ -1,21 +1,19 @@
 //! The Internet checksum (RFC 1071) over the VRRP message, with the IPv4 / IPv6 pseudo-header for
 //! VRRPv3.
 //!
-//! RFC 9568 - Section 5.2.8: "The checksum is the 16-bit one's complement of the one's complement
-//! sum of the entire VRRP message starting with the version field and a "pseudo-header" as
-//! defined in Section 8.1 of [RFC8200]. The next header field in the "pseudo-header" should be set
-//! to 112 (decimal) for VRRP. For computing the checksum, the checksum field is set to zero."
-//! (The same section applies the IPv4 pseudo-header of RFC 768 to VRRPv3 over IPv4.)
+//! RFC 9568 - Section 5.2.8 (paraphrased): the 16-bit one's complement of the one's complement
+//! sum of the whole VRRP message from the version field, plus a pseudo-header (for IPv6 the one
+//! of RFC 8200 - Section 8.1, next header 112; for IPv4 the one of RFC 768), computed with the
+//! checksum field set to zero.
 //!
-//! RFC 3768 - Section 5.3.8: "The checksum is the 16-bit one's complement of the one's complement
-//! sum of the entire VRRP message starting with the version field. For computing the checksum,
-//! the checksum field is set to zero." (No pseudo-header in VRRPv2.)
+//! RFC 3768 - Section 5.3.8 (paraphrased): the same sum over the VRRP message from the version
+//! field, with the checksum field set to zero, and no pseudo-header.
 
 use std::net::IpAddr;
 
 /// IP protocol number of VRRP.
 ///
-/// RFC 9568 - Section 5.1.1.4: "The IPv4 protocol field MUST be set to 112 (see Section 9)."
+/// RFC 9568 - Section 5.1.1.4 (paraphrased): the IPv4 protocol field is 112.
 pub const IPPROTO_VRRP: u8 = 112;
 
 /// A running one's complement sum over a byte stream (handles odd-length pieces).

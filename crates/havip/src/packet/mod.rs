@@ -70,14 +70,14 @@ impl fmt::Display for Version {
 
 /// VRRPv2 authentication (ignored, and `None`, for VRRPv3).
 ///
-/// RFC 3768 - Section 5.3.6: "The authentication type field identifies the authentication method
-/// being utilized." Type 1 (keepalived's `auth_type PASS`) carries an 8-byte password in the
+/// RFC 3768 - Section 5.3.6 (paraphrased): the Auth Type field names the authentication method
+/// in use; a packet with an unknown one, or one that does not match ours, is discarded. Type 1 (keepalived's `auth_type PASS`) carries an 8-byte password in the
 /// Authentication Data field.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub enum Auth {
     /// Auth Type 0 ("No Authentication"). The 8 Authentication Data bytes are sent as zeros
-    /// (RFC 3768 - Section 5.3.10: "It SHOULD be set to zero on transmission and ignored on
-    /// reception."), as keepalived does.
+    /// (RFC 3768 - Section 5.3.10, paraphrased: unused data is zero on transmission and ignored on
+    /// reception), as keepalived does.
     #[default]
     None,
     /// Auth Type 1: the password, zero-padded to 8 bytes.
@@ -118,11 +118,11 @@ impl fmt::Debug for Auth {
 pub struct Advert {
     /// The protocol version.
     pub version: Version,
-    /// RFC 9568 - Section 5.2.3: "The Virtual Router Identifier (VRID) field identifies the
-    /// Virtual Router this packet is reporting status for."
+    /// RFC 9568 - Section 5.2.3 (paraphrased): the Virtual Router Identifier (VRID) of the
+    /// Virtual Router the packet reports on.
     pub vrid: u8,
-    /// RFC 9568 - Section 5.2.4: "The priority field specifies the sending VRRP Router's priority
-    /// for the Virtual Router." 255 = address owner, 0 = the sender stops participating.
+    /// RFC 9568 - Section 5.2.4 (paraphrased): the sending VRRP Router's priority for the Virtual
+    /// Router. 255 = address owner, 0 = the sender stops participating.
     pub priority: u8,
     /// The (Max) Advertisement Interval. v3: 12-bit centiseconds; v2: whole seconds on the wire,
     /// kept here in centiseconds.
@@ -153,7 +153,8 @@ pub enum EncodeError {
     /// VRRPv2 is IPv4 only.
     #[error("VRRPv2 cannot carry IPv6 (RFC 3768 is for IPv4)")]
     V2OverIpv6,
-    /// RFC 9568 - Section 5.2.5: "The minimum value is 1." and the field is 8 bits.
+    /// RFC 9568 - Section 5.2.5 (erratum 8299): "If the received count is 0, the VRRP
+    /// advertisement MUST be ignored." The field is 8 bits.
     #[error("{0} virtual addresses: VRRP carries 1 to 255")]
     AddressCount(usize),
     /// The interval does not fit the packet (v3: 1..=4095 cs; v2: 1..=255 whole seconds).
@@ -163,8 +164,8 @@ pub enum EncodeError {
 
 /// VRRP packet type ADVERTISEMENT.
 ///
-/// RFC 9568 - Section 5.2.2: "The only packet type defined in this version of the protocol is:
-/// 1 ADVERTISEMENT".
+/// RFC 9568 - Section 5.2.2 (paraphrased): ADVERTISEMENT (1) is the only type defined; and "A
+/// packet with unknown type MUST be discarded."
 pub const TYPE_ADVERTISEMENT: u8 = 1;
 /// Length of the fixed VRRP header.
 const HEADER_LEN: usize = 8;
@@ -184,10 +185,10 @@ fn family_len(a: IpAddr) -> usize {
 
 /// Encodes `advert` as sent from `src` to `dst` (needed for the VRRPv3 pseudo-header checksum).
 ///
-/// RFC 9568 - Section 5.2.8: the checksum covers "the entire VRRP message starting with the
-/// version field and a "pseudo-header""; RFC 3768 - Section 5.3.8: "the entire VRRP message
-/// starting with the version field". The v3 reserved bits are sent as zero (RFC 9568 -
-/// Section 5.2.6: "This field MUST be set to zero on transmission").
+/// The checksum covers the whole VRRP message from the version field, plus (v3 only) the IP
+/// pseudo-header (RFC 9568 - Section 5.2.8 and RFC 3768 - Section 5.3.8, paraphrased). The v3
+/// reserved bits are sent as zero (RFC 9568 - Section 5.2.6: "The Reserve field MUST be set to
+/// zero on transmission and ignored on reception.").
 pub fn encode(advert: &Advert, src: IpAddr, dst: IpAddr) -> Result<Vec<u8>, EncodeError> {
     let v6 = src.is_ipv6();
     if dst.is_ipv6() != v6 || advert.addresses.iter().any(|a| a.is_ipv6() != v6) {

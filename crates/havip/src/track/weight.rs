@@ -10,9 +10,9 @@
 //!
 //! The result is clamped to 1..=254; an address owner (base 255) keeps 255 unless in FAULT.
 //!
-//! RFC 9568 - Section 6.1: "Priority: ... The priority value for the VRRP Router that owns the
-//! IPvX address associated with the Virtual Router MUST be 255 (decimal). VRRP Routers backing
-//! up a Virtual Router MUST use priority values between 1-254 (decimal)."
+//! RFC 9568 - Section 5.2.4: "The priority value for the VRRP Router that owns the IPvX address
+//! associated with the Virtual Router MUST be 255 (decimal). VRRP Routers backing up a Virtual
+//! Router MUST use priority values between 1-254 (decimal)."
 
 use super::task::CheckState;
 
