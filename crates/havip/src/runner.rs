@@ -118,6 +118,9 @@ pub struct Counters {
     pub garp_failures: u64,
     /// Notify commands that failed to start or exited non-zero.
     pub notify_failures: u64,
+    /// Failed attempts to attach to the interface (missing interface or address, failed socket
+    /// call); each is retried.
+    pub attach_failures: u64,
 }
 
 /// A snapshot of one instance, published on a watch channel.

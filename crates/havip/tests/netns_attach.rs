@@ -40,6 +40,11 @@ fn late_interface_and_address_fault_then_the_instance_wins_the_election() {
     na.wait_state(State::Master, Duration::from_secs(3));
     nb.wait_state(State::Backup, Duration::from_secs(2));
     assert_eq!(fault_reason(&na), None);
+    let failures = na.status.borrow().counters.attach_failures;
+    assert!(
+        failures >= 2,
+        "missing NIC, then missing address: {failures}"
+    );
     assert_eq!(
         nb.status.borrow().master,
         Some("192.0.2.5".parse().unwrap()),
@@ -98,4 +103,31 @@ fn recreated_interface_with_a_new_address_uses_it_for_the_tie_break() {
     assert_eq!(nb.state(), State::Master);
     assert!(has_addr(&b, "192.0.2.100"));
     assert!(!has_addr(&a, "192.0.2.100"));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn source_address_removed_faults_and_a_new_one_recovers() {
+    let lan = Lan::new();
+    let a = lan.host("192.0.2.1/24");
+    let na = Node::start(a.clone(), cfg("vi", 84, 200, "192.0.2.100/24"));
+    na.wait_state(State::Master, Duration::from_secs(3));
+    assert_eq!(
+        na.status.borrow().master,
+        Some("192.0.2.1".parse().unwrap())
+    );
+    // The only address goes: nothing to send from, FAULT, VIP removed.
+    a.ip(&["addr", "del", "192.0.2.1/24", "dev", "eth0"])
+        .expect("del address");
+    wait_reason(&na, "no IPv4 address on eth0");
+    assert!(!has_addr(&a, "192.0.2.100"));
+    // Another address: attached again, Master, sending from the new address.
+    a.ip(&["addr", "add", "192.0.2.7/24", "dev", "eth0"])
+        .expect("add address");
+    na.wait_state(State::Master, Duration::from_secs(3));
+    assert_eq!(
+        na.status.borrow().master,
+        Some("192.0.2.7".parse().unwrap())
+    );
+    assert!(has_addr(&a, "192.0.2.100"));
 }

@@ -119,6 +119,7 @@ impl Driver {
                 }
                 self.attach_fault = Some(reason);
                 self.attach_retry.failed(Instant::now());
+                self.counters.attach_failures += 1;
             }
         }
     }

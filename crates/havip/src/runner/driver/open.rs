@@ -193,6 +193,7 @@ impl Driver {
         // Subscribe before reading the initial link states so no change falls in between.
         let links = LinkMonitor::open().map_err(net)?;
         let mut attach_retry = AttachBackoff::new();
+        let mut attach_failures = 0;
         let (att, attach_fault) = match attach(&cfg) {
             Ok(a) => (Some(a), None),
             Err(e) => {
@@ -200,6 +201,7 @@ impl Driver {
                 tracing::warn!(instance = %cfg.name, %reason,
                     "interface not usable yet: FAULT until it is (retried)");
                 attach_retry.failed(Instant::now());
+                attach_failures += 1;
                 (None, Some(reason))
             }
         };
@@ -308,7 +310,10 @@ impl Driver {
             notifier: Some(notifier),
             notify_fail_rx,
             rx_pause_until: None,
-            counters: Counters::default(),
+            counters: Counters {
+                attach_failures,
+                ..Counters::default()
+            },
             last_transition: None,
         })
     }
