@@ -48,8 +48,8 @@ pub enum Error {
         detail: String,
     },
     /// A netlink socket could not be opened at all (a missing interface or address, or a
-    /// failing socket call on the interface, is not an error: the instance starts in FAULT and
-    /// retries).
+    /// failing socket call or netlink request on the interface, is not an error: the instance
+    /// starts in FAULT and retries).
     #[error("instance {instance}: {source}")]
     Net {
         /// The instance.

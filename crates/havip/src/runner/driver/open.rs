@@ -194,34 +194,37 @@ impl Driver {
         let links = LinkMonitor::open().map_err(net)?;
         let mut attach_retry = AttachBackoff::new();
         let mut attach_failures = 0;
-        let (att, attach_fault) = match attach(&cfg) {
-            Ok(a) => (Some(a), None),
+        let attempt = match attach(&cfg) {
+            Ok(a) => match netlink.link_state(a.iface.index).await {
+                Ok(l) => Ok((a, l.is_some_and(|l| l.up))),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let (att, attach_fault, own_up) = match attempt {
+            Ok((a, up)) => (Some(a), None, up),
             Err(e) => {
                 let reason = attach_reason(&cfg, &e);
                 tracing::warn!(instance = %cfg.name, %reason,
                     "interface not usable yet: FAULT until it is (retried)");
                 attach_retry.failed(Instant::now());
                 attach_failures += 1;
-                (None, Some(reason))
+                (None, Some(reason), false)
             }
-        };
-        let own_up = match &att {
-            Some(a) => netlink
-                .link_state(a.iface.index)
-                .await
-                .map_err(net)?
-                .is_some_and(|l| l.up),
-            None => false,
         };
         let mut tracked_links = Vec::new();
         for t in &cfg.track_interfaces {
             let index = nix::net::if_::if_nametoindex(t.name.as_str()).ok();
             let up = match index {
-                Some(i) => netlink
-                    .link_state(i)
-                    .await
-                    .map_err(net)?
-                    .is_some_and(|l| l.up),
+                Some(i) => match netlink.link_state(i).await {
+                    Ok(l) => l.is_some_and(|l| l.up),
+                    Err(e) => {
+                        // Counted as down until the link monitor reports it.
+                        tracing::warn!(instance = %cfg.name, link = %t.name, error = %e,
+                            "tracked link state unknown");
+                        false
+                    }
+                },
                 None => false,
             };
             tracked_links.push(TrackedLink {
