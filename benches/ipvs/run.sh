@@ -11,7 +11,9 @@
 # `dump`, `director ipvs save` (both text printers write the same bytes, checked). Each
 # contender's namespace is flushed (`ipvsadm -C`) and deleted, and the CPUs left to settle, before
 # the next one runs (the services of every namespace share one kernel hash table).
-# Times are milliseconds; ratios are to the floor of the same round. RUNS (default 3) rounds.
+# Times are milliseconds; ratios are to the floor of the same round. RUNS (default 3) rounds; a
+# closing "best of" line per size compares each contender's fastest round (interference from the
+# rest of the machine only ever adds time).
 set -u
 BIN=${1:?usage: run.sh DIRECTOR_BIN [SIZES]}
 SIZES=${2:-1000 10000}
@@ -37,6 +39,8 @@ for N in $SIZES; do
   gen=$W/gen-$N.txt
   awk -v N="$N" -v R=$R 'BEGIN{for(s=0;s<N;s++){v=sprintf("10.1.%d.%d:80",int(s/250),s%250+1); print "-A -t " v " -s wrr";
     for(r=1;r<=R;r++) printf "-a -t %s -r 10.2.%d.%d:80 -g -w 1\n", v, s%200, r}}' > "$gen"
+  bA=; bF=; bD=; bsA=; bsF=; bsD=; blD=; blA=
+  min() { if [ -z "$1" ] || [ "$2" -lt "$1" ]; then echo "$2"; else echo "$1"; fi; }
   for run in $(seq 1 "$RUNS"); do
     # ipvsadm: the reference text of this table.
     fresh bA
@@ -68,7 +72,11 @@ for N in $SIZES; do
     echo "restore ${N}x$R run $run: ipvsadm -R ${tA} ms, floor ${tF} ms, director ${tD} ms; director/floor $(ratio "$tD" "$tF"), ipvsadm/floor $(ratio "$tA" "$tF"); tables $same ($lines lines)"
     echo "save    ${N}x$R run $run: ipvsadm -Sn ${sA} ms, floor dump ${sF} ms, director save ${sD} ms; director/floor $(ratio "$sD" "$sF"), ipvsadm/floor $(ratio "$sA" "$sF")"
     echo "list    ${N}x$R run $run: ipvsadm -Ln ${lA} ms, director list ${lD} ms; director/floor-dump $(ratio "$lD" "$sF")"
+    bA=$(min "$bA" "$tA"); bF=$(min "$bF" "$tF"); bD=$(min "$bD" "$tD")
+    bsA=$(min "$bsA" "$sA"); bsF=$(min "$bsF" "$sF"); bsD=$(min "$bsD" "$sD")
+    blA=$(min "$blA" "$lA"); blD=$(min "$blD" "$lD")
   done
+  echo "best of $RUNS ${N}x$R: restore: ipvsadm -R $bA, floor $bF, director $bD ms (director/floor $(ratio "$bD" "$bF"), ipvsadm/floor $(ratio "$bA" "$bF")); save: ipvsadm -Sn $bsA, floor dump $bsF, director $bsD ms (director/floor $(ratio "$bsD" "$bsF"), ipvsadm/floor $(ratio "$bsA" "$bsF")); list: ipvsadm -Ln $blA, director $blD ms"
 done
 rm -rf "$W"
 exit $fail
