@@ -13,7 +13,7 @@
 //! emulated CPU the general parser's option machinery cost about 3,000 instructions per line:
 //! 0.4 s of a 2.5 s restore of 10,000 x 10.
 
-use super::restore::{parse_u32_in, parse_v4, Words};
+use super::lex::{parse_u32_in, parse_v4, Words};
 use crate::model::{Destination, Forwarding, Protocol, Scheduler, Service, ServiceKey};
 use crate::ops::Op;
 use std::net::{IpAddr, Ipv4Addr};

@@ -6,6 +6,8 @@
 //! ipvsadm sorts them (see the `order` module).
 
 use std::fmt::Write as _;
+#[cfg(test)]
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::fmt::{push_addr_port, push_largenum, push_left, push_v4};
 use super::order::sorted;
@@ -295,4 +297,99 @@ fn push_dest(out: &mut String, d: &Destination, opts: ListOptions) {
         }
     }
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Scheduler, ServiceEntry};
+
+    fn table() -> Table {
+        let key = ServiceKey::Inet {
+            protocol: Protocol::Tcp,
+            addr: IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)),
+            port: 80,
+        };
+        let mut service = Service::new(key, Scheduler::Wrr);
+        service.stats = Some(Stats {
+            conns: 5,
+            inpkts: 123_456_789,
+            outpkts: 99_999_999,
+            inbytes: 5_000_000_000,
+            outbytes: 123_456_789_012_345,
+            ..Stats::default()
+        });
+        let mut d = Destination::new(IpAddr::V4(Ipv4Addr::new(10, 2, 0, 1)), 80, Forwarding::Masq);
+        d.stats = Some(Stats {
+            cps: 1,
+            inpps: 2,
+            outpps: 300_000_000,
+            inbps: 150_000_000,
+            outbps: 7,
+            conns: 123_456_789_012,
+            ..Stats::default()
+        });
+        Table {
+            services: vec![ServiceEntry {
+                service,
+                destinations: vec![d],
+            }],
+        }
+    }
+
+    const INFO: Info = Info {
+        version: 0x0001_0201,
+        conn_tab_size: 4096,
+    };
+
+    /// The lines after the title, as C's printf formats ipvsadm's `%-33s`, `%9llu`, `%8lluK`...
+    fn body(layout: Layout, exact: bool) -> Vec<String> {
+        list(&INFO, &table(), ListOptions { layout, exact })
+            .lines()
+            .skip(3)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `%-Ns` of `s`.
+    fn pad(s: &str, n: usize) -> String {
+        format!("{s}{}", " ".repeat(n - s.len()))
+    }
+
+    #[test]
+    fn large_counters_scale_like_print_largenum() {
+        // print_largenum: `%9llu` below 10^8, else `%8lluK` (/10^3) below 10^9, `%8lluM` below
+        // 10^11, `%8lluG` below 10^14, `%8lluT` beyond.
+        let svc = pad("TCP  10.1.0.1:80", 33);
+        let dst = format!("  -> {}", pad("10.2.0.1:80", 28));
+        assert_eq!(
+            body(Layout::Stats, false),
+            [
+                format!("{svc}        5  123456K 99999999    5000M     123T"),
+                format!("{dst}     123G        0        0        0        0"),
+            ]
+        );
+        // --exact: `%*llu` with width 9, or the number's length + 1 beyond 8 digits.
+        assert_eq!(
+            body(Layout::Stats, true),
+            [
+                format!("{svc}        5 123456789 99999999 5000000000 123456789012345"),
+                format!("{dst} 123456789012        0        0        0        0"),
+            ]
+        );
+    }
+
+    #[test]
+    fn rates_print_packet_rates_unscaled() {
+        // Real servers: `  -> %-28s %8llu %8llu %8llu` then print_largenum twice.
+        let svc = pad("TCP  10.1.0.1:80", 33);
+        let dst = format!("  -> {}", pad("10.2.0.1:80", 28));
+        assert_eq!(
+            body(Layout::Rate, false),
+            [
+                format!("{svc}        0        0        0        0        0"),
+                format!("{dst}        1        2 300000000  150000K        7"),
+            ]
+        );
+    }
 }

@@ -13,6 +13,7 @@
 mod args;
 mod fast;
 mod fmt;
+mod lex;
 pub mod list;
 mod order;
 pub mod restore;
