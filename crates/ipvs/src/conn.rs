@@ -257,11 +257,17 @@ impl Conn {
         Ok(())
     }
 
-    /// Receives one datagram into `self.rx`; returns its length. ENOBUFS comes back as
-    /// `Err(Error::Socket)` with that errno.
-    pub(crate) async fn recv_one(&mut self) -> Result<usize> {
-        // Replies are usually queued already (the kernel answers inside our `send`): try the
-        // non-blocking socket first and go through the reactor only when it is empty.
+    /// Receives one datagram into `self.rx`; returns its length, or `None` when the socket's
+    /// queue is empty. ENOBUFS comes back as `Err(Error::Socket)` with that errno.
+    ///
+    /// Never waits: the kernel handles a generic-netlink request inside our `send`
+    /// (`netlink_unicast_kernel` calls `genl_rcv`) and queues its replies before `send` returns,
+    /// and it fills the next chunk of a dump inside our `recv` (`netlink_recvmsg` calls
+    /// `netlink_dump`). So an empty queue means that nothing more will come for what was sent:
+    /// a request the kernel did not answer stays unanswered (for example `IPVS_CMD_DEL_DAEMON`
+    /// when `kthread_stop` returns EINTR: `netlink_rcv_skb` sends no ack for EINTR), and waiting
+    /// for it would hang forever.
+    pub(crate) fn recv_one(&mut self) -> Result<Option<usize>> {
         loop {
             match recv(
                 self.fd.get_ref().as_raw_fd(),
@@ -269,37 +275,14 @@ impl Conn {
                 MsgFlags::empty(),
             ) {
                 Err(NixErrno::EINTR) => continue,
-                Err(NixErrno::EAGAIN) => break,
+                Err(NixErrno::EAGAIN) => return Ok(None),
                 Err(e) => {
                     return Err(Error::Socket {
                         context: "recv",
                         source: e.into(),
                     })
                 }
-                Ok(n) => return Ok(n),
-            }
-        }
-        loop {
-            let mut guard = self.fd.readable().await.map_err(|source| Error::Socket {
-                context: "poll readable",
-                source,
-            })?;
-            let rx = &mut self.rx;
-            match guard.try_io(|fd| loop {
-                match recv(fd.as_raw_fd(), rx, MsgFlags::empty()) {
-                    Err(NixErrno::EINTR) => continue,
-                    Err(e) => return Err(std::io::Error::from(e)),
-                    Ok(n) => return Ok(n),
-                }
-            }) {
-                Ok(Ok(n)) => return Ok(n),
-                Ok(Err(source)) => {
-                    return Err(Error::Socket {
-                        context: "recv",
-                        source,
-                    })
-                }
-                Err(_would_block) => continue,
+                Ok(n) => return Ok(Some(n)),
             }
         }
     }
@@ -308,8 +291,12 @@ impl Conn {
     /// another dump (the kernel refuses a second one with EBUSY).
     pub(crate) async fn finish_open_dump(&mut self) -> Result<()> {
         while let Some(seq) = self.dump_open {
-            let n = match self.recv_one().await {
-                Ok(n) => n,
+            let n = match self.recv_one() {
+                Ok(Some(n)) => n,
+                Ok(None) => {
+                    self.dump_open = None;
+                    break;
+                }
                 Err(e) if is_enobufs(&e) => continue,
                 Err(e) => return Err(e),
             };
@@ -340,8 +327,11 @@ impl Conn {
         build(&mut self.tx, seq);
         self.send_buf().await?;
         loop {
-            let n = match self.recv_one().await {
-                Ok(n) => n,
+            let n = match self.recv_one() {
+                Ok(Some(n)) => n,
+                Ok(None) => {
+                    return Err(Error::Protocol(format!("{what}: the kernel sent no reply")))
+                }
                 Err(e) if is_enobufs(&e) => {
                     return Err(Error::Lost {
                         request: what.to_string(),
@@ -449,10 +439,10 @@ impl Conn {
         self.seq = self.seq.wrapping_add(n as u32);
         let mut next = 0usize; // next op to send
         let mut inflight = 0usize;
-        let mut acked = 0usize;
+        let mut settled = 0usize; // acknowledged, or known never to be
         let mut interrupted = None;
         let family = self.family;
-        while acked < next || next < n {
+        while settled < next || next < n {
             // Refill the window in chunks (not one request per ack: one `send` per request would
             // double the system calls), or fill it when nothing is in flight.
             let refill = (self.window / 2).clamp(1, REFILL_CHUNK);
@@ -483,8 +473,15 @@ impl Conn {
                 }
                 continue;
             }
-            let len = match self.recv_one().await {
-                Ok(len) => len,
+            let len = match self.recv_one() {
+                Ok(Some(len)) => len,
+                Ok(None) => {
+                    // Everything sent was answered or never will be (see `recv_one`): those
+                    // without an ack stay Unknown.
+                    settled += inflight;
+                    inflight = 0;
+                    continue;
+                }
                 Err(e) if is_enobufs(&e) => {
                     // Acks were dropped. Collect what is still queued, then stop: everything
                     // unacknowledged is unknown.
@@ -508,7 +505,7 @@ impl Conn {
                     Ok(m) => {
                         if record_ack(&m, base, ops, &mut outcomes).is_some() {
                             inflight = inflight.saturating_sub(1);
-                            acked += 1;
+                            settled += 1;
                         }
                     }
                     Err(e) => malformed = Some(e),

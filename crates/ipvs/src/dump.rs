@@ -91,8 +91,14 @@ impl Conn {
         self.dump_open = Some(seq);
         let mut datagrams = 0;
         loop {
-            let n = match self.recv_one().await {
-                Ok(n) => n,
+            let n = match self.recv_one() {
+                Ok(Some(n)) => n,
+                Ok(None) => {
+                    self.dump_open = None;
+                    return Err(Error::Protocol(format!(
+                        "{what}: the dump ended without NLMSG_DONE"
+                    )));
+                }
                 Err(e) if is_enobufs(&e) => {
                     return Err(Error::Lost {
                         request: what.to_string(),

@@ -393,14 +393,48 @@ fn zero_flush_and_sync_daemons() {
         let list = c.daemons().await.unwrap();
         assert_eq!(list.len(), 2, "{list:?}");
         assert!(list.iter().any(|d| d.state == DaemonState::Backup));
-        ok(
-            &mut c,
-            &[
+        // A stop may go unacknowledged when the daemon's thread has not run yet (see
+        // `an_unanswered_request_is_unknown_and_the_batch_goes_on`): Ok or Unknown, never Failed.
+        let r = c
+            .apply(&[
                 Op::StopDaemon(DaemonState::Master),
                 Op::StopDaemon(DaemonState::Backup),
-            ],
-        )
-        .await;
+            ])
+            .await
+            .unwrap();
+        assert_eq!(r.failures().count(), 0, "{r:?}");
         assert!(c.daemons().await.unwrap().is_empty());
+    });
+}
+
+/// The kernel does not acknowledge every request: stopping a sync daemon whose thread has not
+/// run yet makes `kthread_stop` return EINTR, and `netlink_rcv_skb` sends no ack for EINTR. A
+/// start and a stop in one batch provoke it. The batch must neither hang nor report that op Ok
+/// without an ack, and the operations after it must still be applied and acknowledged.
+#[test]
+#[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
+fn an_unanswered_request_is_unknown_and_the_batch_goes_on() {
+    with_conn(|mut c| async move {
+        let mut unknown = 0;
+        for i in 0..5u16 {
+            let r = c
+                .apply(&[
+                    Op::StartDaemon(SyncDaemon::new(DaemonState::Backup, "lo", 9)),
+                    Op::StopDaemon(DaemonState::Backup),
+                    Op::AddService(svc(tcp("10.1.0.1", 100 + i), Scheduler::Rr)),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(r.outcomes[0], Outcome::Ok, "{r:?}");
+            assert!(
+                matches!(r.outcomes[1], Outcome::Ok | Outcome::Unknown),
+                "{r:?}"
+            );
+            unknown += usize::from(r.outcomes[1] == Outcome::Unknown);
+            assert_eq!(r.outcomes[2], Outcome::Ok, "{r:?}");
+            assert!(c.daemons().await.unwrap().is_empty());
+        }
+        eprintln!("stop without an ack: {unknown} of 5");
+        assert_eq!(c.services().await.unwrap().len(), 5);
     });
 }
