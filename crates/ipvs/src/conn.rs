@@ -5,13 +5,18 @@
 //! - [`Conn::apply`] pipelines a batch: requests are packed many to a `send` (each with
 //!   `NLM_F_ACK`), a bounded window of requests is in flight, acks are matched by sequence
 //!   number, and the report says for each operation Ok, Failed (which errno, what it means) or
-//!   Unknown (its ack was lost: re-read the table, never retry blindly).
+//!   Unknown (its ack was lost, or the kernel sent none: re-read the table, never retry
+//!   blindly).
 //! - Why the window: `netlink_unicast` in the kernel drops a reply when the receiving socket's
 //!   buffer is full and flags the socket with ENOBUFS, while the operation itself still applied.
 //!   The window is sized from the receive buffer actually granted (`SO_RCVBUFFORCE` as root,
 //!   else `SO_RCVBUF`), so that every ack of the window fits.
 //!
-//! The socket is a plain `NETLINK_GENERIC` socket (safe `nix` calls) inside a tokio `AsyncFd`.
+//! - Replies are never waited for: the kernel queues them inside our `send` (and the next dump
+//!   chunk inside our `recv`), so an empty queue means no more is coming (see `recv_one`).
+//!
+//! The socket is a plain `NETLINK_GENERIC` socket (safe `nix` calls) inside a tokio `AsyncFd`,
+//! plus two idle sockets of the same namespace for the snapshot's verifying passes (`dump`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
