@@ -76,8 +76,31 @@ pub enum Command {
     },
 }
 
+/// `director ipvs ...` parsed on its own: the same `ipvs` subcommand as in [`Cli`], without
+/// building the parsers of the daemon's subcommands (start-up is part of every `director ipvs`
+/// run: docs/benchmarks.md).
+#[derive(Debug, Parser)]
+#[command(name = "director", version)]
+struct IpvsOnly {
+    #[command(subcommand)]
+    command: IpvsOnlyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum IpvsOnlyCommand {
+    /// Read the kernel's IPVS table, or program it, in ipvsadm's formats.
+    #[command(subcommand)]
+    Ipvs(crate::ipvs_cmd::IpvsCmd),
+}
+
 /// Parses the command line and runs the subcommand; returns the process exit code.
 pub fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "ipvs") {
+        let IpvsOnly {
+            command: IpvsOnlyCommand::Ipvs(cmd),
+        } = IpvsOnly::parse();
+        return crate::ipvs_cmd::run(cmd);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Ipvs(cmd) => crate::ipvs_cmd::run(cmd),
@@ -117,6 +140,52 @@ fn check(path: &std::path::Path) -> ExitCode {
                 if n == 1 { "" } else { "s" }
             );
             ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn ipvs_help(mut cmd: clap::Command) -> String {
+        cmd.build();
+        let ipvs = cmd.find_subcommand_mut("ipvs").expect("an ipvs subcommand");
+        let mut text = ipvs.render_long_help().to_string();
+        for sub in ["save", "restore", "list"] {
+            let s = ipvs.find_subcommand_mut(sub).expect("an ipvs subcommand");
+            text.push_str(&s.render_long_help().to_string());
+        }
+        text
+    }
+
+    #[test]
+    fn the_ipvs_only_parser_is_the_full_parsers_ipvs_subcommand() {
+        assert_eq!(ipvs_help(IpvsOnly::command()), ipvs_help(Cli::command()));
+        let full = Cli::try_parse_from(["director", "ipvs", "restore", "--dry-run"]);
+        let only = IpvsOnly::try_parse_from(["director", "ipvs", "restore", "--dry-run"]);
+        assert!(matches!(
+            full.map(|c| c.command),
+            Ok(Command::Ipvs(crate::ipvs_cmd::IpvsCmd::Restore {
+                dry_run: true
+            }))
+        ));
+        assert!(matches!(
+            only.map(|c| c.command),
+            Ok(IpvsOnlyCommand::Ipvs(crate::ipvs_cmd::IpvsCmd::Restore {
+                dry_run: true
+            }))
+        ));
+        assert!(IpvsOnly::try_parse_from(["director", "ipvs", "bogus"]).is_err());
+    }
+
+    #[test]
+    fn top_level_help_still_lists_every_subcommand() {
+        let help = Cli::command().render_long_help().to_string();
+        for sub in ["ipvs", "check", "run", "status", "claim", "release"] {
+            assert!(help.contains(sub), "{sub} missing from:\n{help}");
         }
     }
 }

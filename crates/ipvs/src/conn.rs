@@ -420,7 +420,7 @@ impl Conn {
         let family = self.family;
         let mut out = Vec::new();
         self.dump(
-            "list sync daemons",
+            &|| "list sync daemons".to_string(),
             |b, seq| crate::codec::request::encode_dump_daemons(b, family, seq),
             |m| {
                 out.push(decode_daemon_msg(m.genl()?.attrs)?.daemon);

@@ -18,6 +18,7 @@
 //! 4. on a torn read start over, up to a bounded number of tries, then [`Error::Inconsistent`].
 
 use std::collections::HashSet;
+use std::hash::Hash;
 
 use serde::Serialize;
 
@@ -43,21 +44,47 @@ pub struct SnapshotReport {
     pub dumps: u32,
 }
 
-fn without_counters_service(s: &Service) -> Service {
-    Service {
-        stats: None,
-        ..s.clone()
-    }
+/// The same service with the same settings (counters ignored), compared without copying.
+fn same_settings_service(a: &Service, b: &Service) -> bool {
+    let Service {
+        key,
+        scheduler,
+        flags,
+        timeout,
+        netmask,
+        pe_name,
+        stats: _,
+    } = a;
+    *key == b.key
+        && *scheduler == b.scheduler
+        && *flags == b.flags
+        && *timeout == b.timeout
+        && *netmask == b.netmask
+        && *pe_name == b.pe_name
 }
 
-fn without_counters_dest(d: &Destination) -> Destination {
-    Destination {
-        stats: None,
-        active_conns: 0,
-        inactive_conns: 0,
-        persist_conns: 0,
-        ..d.clone()
-    }
+/// The same real server with the same settings (connection counts and counters ignored).
+fn same_settings_dest(a: &Destination, b: &Destination) -> bool {
+    let Destination {
+        addr,
+        port,
+        forwarding,
+        weight,
+        upper_threshold,
+        lower_threshold,
+        tunnel,
+        active_conns: _,
+        inactive_conns: _,
+        persist_conns: _,
+        stats: _,
+    } = a;
+    *addr == b.addr
+        && *port == b.port
+        && *forwarding == b.forwarding
+        && *weight == b.weight
+        && *upper_threshold == b.upper_threshold
+        && *lower_threshold == b.lower_threshold
+        && *tunnel == b.tunnel
 }
 
 enum Torn {
@@ -76,7 +103,7 @@ impl Conn {
     /// and returns how many datagrams carried data (1 means the kernel filled it atomically).
     pub(crate) async fn dump<F>(
         &mut self,
-        what: &str,
+        what: &dyn Fn() -> String,
         build: impl FnOnce(&mut Vec<u8>, u32),
         mut each: F,
     ) -> Result<usize>
@@ -96,14 +123,11 @@ impl Conn {
                 Ok(None) => {
                     self.dump_open = None;
                     return Err(Error::Protocol(format!(
-                        "{what}: the dump ended without NLMSG_DONE"
+                        "{}: the dump ended without NLMSG_DONE",
+                        what()
                     )));
                 }
-                Err(e) if is_enobufs(&e) => {
-                    return Err(Error::Lost {
-                        request: what.to_string(),
-                    })
-                }
+                Err(e) if is_enobufs(&e) => return Err(Error::Lost { request: what() }),
                 Err(e) => return Err(e),
             };
             let mut data = false;
@@ -124,7 +148,7 @@ impl Conn {
                             Ok(())
                         } else {
                             Err(Error::Request {
-                                request: what.to_string(),
+                                request: what(),
                                 errno: Errno(ack.error.saturating_neg()),
                             })
                         });
@@ -165,7 +189,7 @@ impl Conn {
     pub async fn each_service(&mut self, mut f: impl FnMut(ServiceReply)) -> Result<usize> {
         let family = self.family();
         self.dump(
-            "list services",
+            &|| "list services".to_string(),
             |b, seq| encode_dump_services(b, family, seq),
             |m| {
                 f(decode_service_msg(m.genl()?.attrs)?);
@@ -185,7 +209,7 @@ impl Conn {
         let family = self.family();
         let af = key.af();
         self.dump(
-            &format!("list real servers of {key}"),
+            &|| format!("list real servers of {key}"),
             |b, seq| encode_dump_dests(b, family, seq, key),
             |m| {
                 f(decode_dest_msg(m.genl()?.attrs, af)?);
@@ -233,10 +257,11 @@ impl Conn {
     async fn read_once(&mut self, report: &mut SnapshotReport) -> std::result::Result<Table, Torn> {
         let (services, chunks) = self.services_counted().await?;
         report.dumps += 1;
-        let mut seen = HashSet::with_capacity(services.len());
-        for s in &services {
-            if !seen.insert(s.key) {
-                return Err(Torn::Yes(format!("service {} listed twice", s.key)));
+        // A dump that arrived in one datagram is an atomic view (see the module doc): only a
+        // longer one can repeat an entry.
+        if chunks > 1 {
+            if let Some(key) = first_duplicate(services.iter().map(|s| s.key)) {
+                return Err(Torn::Yes(format!("service {key} listed twice")));
             }
         }
         let mut table = Table {
@@ -264,9 +289,10 @@ impl Conn {
                 };
                 report.dumps += 1;
                 let differs = again.len() != table.services.len()
-                    || again.iter().zip(&table.services).any(|(a, e)| {
-                        without_counters_service(a) != without_counters_service(&e.service)
-                    });
+                    || again
+                        .iter()
+                        .zip(&table.services)
+                        .any(|(a, e)| !same_settings_service(a, &e.service));
                 if differs {
                     verdict = Err(Torn::Yes(format!(
                         "services changed during the read ({} then {})",
@@ -295,16 +321,10 @@ impl Conn {
             Err(e) => return Err(Torn::Err(e)),
         };
         report.dumps += 1;
-        let mut seen = HashSet::with_capacity(dests.len());
-        for d in &dests {
-            if !seen.insert(d.key()) {
-                return Err(Torn::Yes(format!(
-                    "real server {} of {key} listed twice",
-                    d.key()
-                )));
-            }
-        }
         if chunks > 1 {
+            if let Some(d) = first_duplicate(dests.iter().map(Destination::key)) {
+                return Err(Torn::Yes(format!("real server {d} of {key} listed twice")));
+            }
             let mut verifiers = std::mem::take(&mut self.verifiers);
             let mut verdict = Ok(());
             for v in &mut verifiers {
@@ -339,11 +359,17 @@ async fn verify_dests(
         || again
             .iter()
             .zip(dests)
-            .any(|(a, b)| without_counters_dest(a) != without_counters_dest(b));
+            .any(|(a, b)| !same_settings_dest(a, b));
     if differs {
         return Err(Torn::Yes(format!(
             "real servers of {key} changed during the read"
         )));
     }
     Ok(())
+}
+
+/// The first key that occurs twice.
+fn first_duplicate<K: Hash + Eq + Copy>(keys: impl ExactSizeIterator<Item = K>) -> Option<K> {
+    let mut seen = HashSet::with_capacity(keys.len());
+    keys.into_iter().find(|k| !seen.insert(*k))
 }

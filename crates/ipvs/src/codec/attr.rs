@@ -169,15 +169,19 @@ impl<'a> Attr<'a> {
 
     /// The value as a string, up to the first NUL.
     pub fn str(&self, context: &'static str) -> Result<String, DecodeError> {
+        self.str_ref(context).map(str::to_string)
+    }
+
+    /// The value as a borrowed string, up to its first NUL (no allocation: decoding a dump reads
+    /// one scheduler name per service).
+    pub fn str_ref(&self, context: &'static str) -> Result<&'a str, DecodeError> {
         let end = self
             .value
             .iter()
             .position(|&b| b == 0)
             .unwrap_or(self.value.len());
         let bytes = self.value.get(..end).unwrap_or_default();
-        std::str::from_utf8(bytes)
-            .map(str::to_string)
-            .map_err(|_| DecodeError::Utf8 { context })
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::Utf8 { context })
     }
 
     /// An iterator over the attributes nested in this one.

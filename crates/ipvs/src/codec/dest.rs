@@ -14,7 +14,7 @@ use super::attr::{
 };
 use super::cmd_attr;
 use super::service::{decode_addr, inet_addr_bytes};
-use super::stats::{decode_stats, encode_stats32, encode_stats64};
+use super::stats::{decode_preferred_stats, encode_stats32, encode_stats64};
 
 /// Address (`union nf_inet_addr`).
 pub const ADDR: u16 = 1;
@@ -136,8 +136,8 @@ pub fn decode_dest(nest: &Attr<'_>, svc_af: AddressFamily) -> Result<DestReply, 
                     bits: a.u16("IPVS_DEST_ATTR_TUN_FLAGS")?,
                 }
             }
-            STATS => stats32 = Some(decode_stats(&a, &mut unknown)?),
-            STATS64 => stats64 = Some(decode_stats(&a, &mut unknown)?),
+            STATS => stats32 = Some(a),
+            STATS64 => stats64 = Some(a),
             _ => unknown.push(a.to_raw()),
         }
     }
@@ -164,7 +164,7 @@ pub fn decode_dest(nest: &Attr<'_>, svc_af: AddressFamily) -> Result<DestReply, 
         context: "IPVS_DEST_ATTR_FWD_METHOD",
         value: fwd.into(),
     })?;
-    d.stats = stats64.or(stats32);
+    d.stats = decode_preferred_stats(stats64, stats32, &mut unknown)?;
     Ok(DestReply { dest: d, unknown })
 }
 

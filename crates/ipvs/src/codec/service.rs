@@ -16,7 +16,7 @@ use super::attr::{
     AttrIter, RawAttr,
 };
 use super::cmd_attr;
-use super::stats::{decode_stats, encode_stats32, encode_stats64};
+use super::stats::{decode_preferred_stats, encode_stats32, encode_stats64};
 
 /// Address family (u16).
 pub const AF: u16 = 1;
@@ -164,13 +164,13 @@ pub fn decode_service(nest: &Attr<'_>) -> Result<ServiceReply, DecodeError> {
             ADDR => addr = Some(a),
             PORT => port = Some(a.be16("IPVS_SVC_ATTR_PORT")?),
             FWMARK => fwmark = Some(a.u32("IPVS_SVC_ATTR_FWMARK")?),
-            SCHED_NAME => sched = Some(a.str("IPVS_SVC_ATTR_SCHED_NAME")?),
+            SCHED_NAME => sched = Some(a.str_ref("IPVS_SVC_ATTR_SCHED_NAME")?),
             FLAGS => flags = a.u32("IPVS_SVC_ATTR_FLAGS")?,
             TIMEOUT => timeout = a.u32("IPVS_SVC_ATTR_TIMEOUT")?,
             NETMASK => netmask = Some(a.array::<4>("IPVS_SVC_ATTR_NETMASK")?),
             PE_NAME => pe_name = Some(a.str("IPVS_SVC_ATTR_PE_NAME")?),
-            STATS => stats32 = Some(decode_stats(&a, &mut unknown)?),
-            STATS64 => stats64 = Some(decode_stats(&a, &mut unknown)?),
+            STATS => stats32 = Some(a),
+            STATS64 => stats64 = Some(a),
             _ => unknown.push(a.to_raw()),
         }
     }
@@ -213,12 +213,12 @@ pub fn decode_service(nest: &Attr<'_>) -> Result<ServiceReply, DecodeError> {
     };
     let service = Service {
         key,
-        scheduler: Scheduler::from_name(&sched.unwrap_or_default()),
+        scheduler: Scheduler::from_name(sched.unwrap_or_default()),
         flags: ServiceFlags::from_bits(flags),
         timeout,
         netmask,
         pe_name,
-        stats: stats64.or(stats32),
+        stats: decode_preferred_stats(stats64, stats32, &mut unknown)?,
     };
     Ok(ServiceReply { service, unknown })
 }

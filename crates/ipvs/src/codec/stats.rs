@@ -108,3 +108,16 @@ pub fn decode_stats(nest: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Stats
     }
     Ok(s)
 }
+
+/// Decodes the stats of an entry that may carry both forms: the 64-bit nest when present (the
+/// 32-bit one then holds the same counters truncated and is not decoded), else the 32-bit one.
+pub fn decode_preferred_stats(
+    stats64: Option<Attr<'_>>,
+    stats32: Option<Attr<'_>>,
+    unknown: &mut Vec<RawAttr>,
+) -> Result<Option<Stats>, DecodeError> {
+    match stats64.or(stats32) {
+        Some(a) => decode_stats(&a, unknown).map(Some),
+        None => Ok(None),
+    }
+}
