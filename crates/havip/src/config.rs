@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::packet::Version;
 use crate::time::Centisecs;
+pub use crate::track::CheckSpec;
 pub use crate::track::ProbeSpec;
 
 /// One virtual address with its prefix length (`192.0.2.10/24`).
@@ -59,21 +60,12 @@ pub struct TrackInterface {
     pub weight: i32,
 }
 
-/// A tracked health check.
+/// A tracked health check: what to probe and how often ([`CheckSpec`], shared with the
+/// director's real-server checks), and what its result does to this instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckConfig {
-    /// A name for logs and status.
-    pub name: String,
-    /// What to probe.
-    pub probe: ProbeSpec,
-    /// Time between probe runs.
-    pub interval: Duration,
-    /// Limit of one probe run.
-    pub timeout: Duration,
-    /// Consecutive successes to turn up.
-    pub rise: u32,
-    /// Consecutive failures to turn down.
-    pub fall: u32,
+    /// The probe, its timing and its rise/fall counts.
+    pub check: CheckSpec,
     /// 0: FAULT while failing; > 0: added while up; < 0: added while down (see
     /// [`crate::track::weight`]).
     pub weight: i32,

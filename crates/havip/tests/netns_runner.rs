@@ -5,7 +5,8 @@ mod runner_common;
 
 use std::time::{Duration, Instant};
 
-use havip::config::{CheckConfig, TrackInterface};
+use havip::config::{CheckConfig, CheckSpec, TrackInterface};
+
 use havip::fsm::State;
 use havip::track::ProbeSpec;
 use runner_common::{cfg, has_addr, mac, pair, Lan, Node};
@@ -203,14 +204,16 @@ fn tcp_check_on_a_port_that_stops_accepting_releases_the_vip() {
         .expect("listen in A");
     let mut ca = cfg("vi", 56, 200, "192.0.2.100/24");
     ca.checks = vec![CheckConfig {
-        name: "proxy".into(),
-        probe: ProbeSpec::Tcp {
-            addr: "127.0.0.1:18080".parse().unwrap(),
+        check: CheckSpec {
+            name: "proxy".into(),
+            probe: ProbeSpec::Tcp {
+                addr: "127.0.0.1:18080".parse().unwrap(),
+            },
+            interval: Duration::from_millis(50),
+            timeout: Duration::from_millis(200),
+            rise: 2,
+            fall: 2,
         },
-        interval: Duration::from_millis(50),
-        timeout: Duration::from_millis(200),
-        rise: 2,
-        fall: 2,
         weight: 0,
     }];
     ca.track_interfaces = vec![TrackInterface {
@@ -285,17 +288,19 @@ fn http_check_on_a_hung_proxy_releases_the_vip() {
     });
     let mut ca = cfg("vi", 58, 200, "192.0.2.100/24");
     ca.checks = vec![CheckConfig {
-        name: "proxy-http".into(),
-        probe: ProbeSpec::Http {
-            addr: "127.0.0.1:18081".parse().unwrap(),
-            host: Some("proxy.example".into()),
-            path: "/healthz".into(),
-            expect_status: 200,
+        check: CheckSpec {
+            name: "proxy-http".into(),
+            probe: ProbeSpec::Http {
+                addr: "127.0.0.1:18081".parse().unwrap(),
+                host: Some("proxy.example".into()),
+                path: "/healthz".into(),
+                expect_status: 200,
+            },
+            interval: Duration::from_millis(50),
+            timeout: Duration::from_millis(150),
+            rise: 1,
+            fall: 2,
         },
-        interval: Duration::from_millis(50),
-        timeout: Duration::from_millis(150),
-        rise: 1,
-        fall: 2,
         weight: 0,
     }];
     let na = Node::start(a.clone(), ca);

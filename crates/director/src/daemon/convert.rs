@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use havip::config::{
-    CheckConfig, GarpConfig, InstanceConfig, Masked, NotifyConfig, ProbeSpec, RoleMode,
+    CheckConfig, CheckSpec, GarpConfig, InstanceConfig, Masked, NotifyConfig, ProbeSpec, RoleMode,
     TrackInterface, Vip,
 };
 use havip::packet::Version as WireVersion;
@@ -52,12 +52,14 @@ pub fn to_havip(i: &Instance) -> InstanceConfig {
         .iter()
         .filter_map(|k| {
             Some(CheckConfig {
-                name: k.name.clone(),
-                probe: probe(&k.kind)?,
-                interval: k.interval,
-                timeout: k.timeout,
-                rise: k.rise,
-                fall: k.fall,
+                check: CheckSpec {
+                    name: k.name.clone(),
+                    probe: probe(&k.kind)?,
+                    interval: k.interval,
+                    timeout: k.timeout,
+                    rise: k.rise,
+                    fall: k.fall,
+                },
                 weight: k.weight,
             })
         })
@@ -137,7 +139,7 @@ mod tests {
         assert_eq!(web.track_interfaces[0].weight, -20);
         assert_eq!(web.checks.len(), 5);
         assert_eq!(
-            web.checks[1].probe,
+            web.checks[1].check.probe,
             ProbeSpec::Http {
                 addr: "127.0.0.1:8080".parse().unwrap(),
                 host: None,

@@ -20,7 +20,7 @@ use crate::net::NetError;
 use crate::packet::{self, Advert, Auth, Version};
 use crate::runner::effects::{spawn_notifier, AttachBackoff, GarpSchedule, VipReconciler};
 use crate::runner::{Command, Counters, Error, InstanceEvent, InstanceStatus};
-use crate::track::{spawn_check, CheckSpec, CheckState};
+use crate::track::{spawn_check, CheckState};
 
 fn config_error(cfg: &InstanceConfig, detail: impl Into<String>) -> Error {
     Error::Config {
@@ -237,14 +237,7 @@ impl Driver {
         let (track_tx, track_rx) = mpsc::unbounded_channel();
         let mut check_tasks = Vec::new();
         for (i, c) in cfg.checks.iter().enumerate() {
-            let (mut rx, h) = spawn_check(CheckSpec {
-                name: c.name.clone(),
-                probe: c.probe.clone(),
-                interval: c.interval,
-                timeout: c.timeout,
-                rise: c.rise,
-                fall: c.fall,
-            });
+            let (mut rx, h) = spawn_check(c.check.clone());
             let tx = track_tx.clone();
             let fwd = tokio::spawn(async move {
                 while rx.changed().await.is_ok() {
