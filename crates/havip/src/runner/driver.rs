@@ -240,7 +240,12 @@ impl Driver {
         if self.external.is_some() {
             return;
         }
-        let names: Vec<String> = self.cfg.checks.iter().map(|c| c.check.name.clone()).collect();
+        let names: Vec<String> = self
+            .cfg
+            .checks
+            .iter()
+            .map(|c| c.check.name.clone())
+            .collect();
         let mut tracked = Vec::new();
         for t in &self.tracked_links {
             tracked.push(Tracked::Link {
