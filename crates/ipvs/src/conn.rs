@@ -45,8 +45,12 @@ const MAX_SEND: usize = 128 << 10;
 /// Bytes of receive buffer budgeted per ack in flight (an ack's `truesize` is ~768 bytes; an
 /// error ack echoes the request and is larger).
 const BYTES_PER_ACK: usize = 2048;
-/// Read sizes of the verifying sockets: dumps chunked at ~3.7 KiB and ~12 KiB instead of ~32 KiB.
-const VERIFY_RECV_LENS: [usize; 2] = [4096, 12 << 10];
+/// Read sizes of the verifying sockets: dumps chunked at up to 8 KiB and 20 KiB instead of ~32
+/// KiB (`netlink_dump` trims each chunk to the largest read seen). Each chunk of a services dump
+/// makes the kernel walk the service table from its start (`ip_vs_genl_dump_services` resumes by
+/// position), so the walking grows with the number of chunks times the table size: 4 KiB and 12
+/// KiB reads made ~11 times as many chunks as the main dump, 8 KiB and 20 KiB make ~5.6 times.
+const VERIFY_RECV_LENS: [usize; 2] = [8 << 10, 20 << 10];
 /// Requests sent together once the window has room for them.
 const REFILL_CHUNK: usize = 256;
 /// Receive buffer for one datagram (dump skbs are at most 32 KiB: `netlink_recvmsg`).
