@@ -45,12 +45,14 @@ const MAX_SEND: usize = 128 << 10;
 /// Bytes of receive buffer budgeted per ack in flight (an ack's `truesize` is ~768 bytes; an
 /// error ack echoes the request and is larger).
 const BYTES_PER_ACK: usize = 2048;
-/// Read sizes of the verifying sockets: dumps chunked at up to 8 KiB and 20 KiB instead of ~32
-/// KiB (`netlink_dump` trims each chunk to the largest read seen). Each chunk of a services dump
-/// makes the kernel walk the service table from its start (`ip_vs_genl_dump_services` resumes by
-/// position), so the walking grows with the number of chunks times the table size: 4 KiB and 12
-/// KiB reads made ~11 times as many chunks as the main dump, 8 KiB and 20 KiB make ~5.6 times.
-const VERIFY_RECV_LENS: [usize; 2] = [8 << 10, 20 << 10];
+/// Read sizes of the verifying sockets: dumps chunked at up to 24 KiB and 28 KiB instead of ~32
+/// KiB (`netlink_dump` trims each chunk to the largest read seen), so that the three dumps of a
+/// snapshot have their chunk boundaries at different services (about 81, 95 and 108 plain IPv4
+/// services per chunk). Not smaller:
+/// each chunk of a services dump makes the kernel walk the service table from its start
+/// (`ip_vs_genl_dump_services` resumes by position), so the walking grows with chunks x services;
+/// with 4 KiB and 12 KiB reads it was most of the kernel's time in a snapshot of 10,000 services.
+const VERIFY_RECV_LENS: [usize; 2] = [24 << 10, 28 << 10];
 /// Requests sent together once the window has room for them.
 const REFILL_CHUNK: usize = 256;
 /// Receive buffer for one datagram (dump skbs are at most 32 KiB: `netlink_recvmsg`).
@@ -139,6 +141,8 @@ pub struct Conn {
     pub(crate) dump_open: Option<u32>,
     /// Sockets of the same namespace that read in smaller chunks, for verifying passes.
     pub(crate) verifiers: Vec<Conn>,
+    /// Reused while decoding a real-server dump (`dump`).
+    pub(crate) dest_scratch: Vec<crate::model::Destination>,
 }
 
 impl Conn {
@@ -191,6 +195,7 @@ impl Conn {
             tx: Vec::with_capacity(MAX_SEND + 4096),
             dump_open: None,
             verifiers: Vec::new(),
+            dest_scratch: Vec::new(),
         })
     }
 

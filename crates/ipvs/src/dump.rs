@@ -178,9 +178,14 @@ impl Conn {
         &mut self,
         key: &ServiceKey,
     ) -> Result<(Vec<Destination>, usize)> {
-        let mut out = Vec::new();
-        let chunks = self.each_destination(key, |r| out.push(r.dest)).await?;
-        Ok((out, chunks))
+        // Decoded into a reused buffer, then copied out at its exact size: no regrowing per
+        // service (a snapshot reads one such list per service).
+        let mut scratch = std::mem::take(&mut self.dest_scratch);
+        scratch.clear();
+        let r = self.each_destination(key, |r| scratch.push(r.dest)).await;
+        let out = scratch.clone();
+        self.dest_scratch = scratch;
+        Ok((out, r?))
     }
 
     /// Streams every service to `f` as it is decoded (`IPVS_CMD_GET_SERVICE` dump), with the
