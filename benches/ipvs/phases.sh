@@ -21,13 +21,17 @@ echo "start-up, best of $ROUNDS (ms): floor (no args) $(best ip netns exec ph "$
   "director ipvs save (empty) $(best ip netns exec ph "$BIN" ipvs save)"
 awk -v N="$N" -v R=10 'BEGIN{for(s=0;s<N;s++){v=sprintf("10.1.%d.%d:80",int(s/250),s%250+1); print "-A -t " v " -s wrr";
   for(r=1;r<=R;r++) printf "-a -t %s -r 10.2.%d.%d:80 -g -w 1\n", v, s%200, r}}' > "$W/gen.txt"
+ip netns del ph
+# Each contender programs a fresh namespace (a flushed one keeps its real servers in the kernel's
+# trash list, which makes the next adds slower).
 for round in 1 2 3; do
+  ip netns add ph && ip netns exec ph ip link set lo up
   ip netns exec ph "$W/floor" add "$N" 10 2>&1 | tail -1
   ip netns exec ph "$W/floor" dump 2>&1 | tail -1
-  ip netns exec ph ipvsadm -C; sync; sleep 1
+  ip netns exec ph ipvsadm -C; ip netns del ph; sync; sleep 1
+  ip netns add ph && ip netns exec ph ip link set lo up
   DIRECTOR_TIMINGS=1 ip netns exec ph "$BIN" ipvs restore < "$W/gen.txt"
   DIRECTOR_TIMINGS=1 ip netns exec ph "$BIN" ipvs save > /dev/null
-  ip netns exec ph ipvsadm -C; sync; sleep 1
+  ip netns exec ph ipvsadm -C; ip netns del ph; sync; sleep 1
 done
-ip netns del ph
 rm -rf "$W"

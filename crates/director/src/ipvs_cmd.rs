@@ -149,10 +149,13 @@ fn save() -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     ph.mark("runtime");
     let table = rt.block_on(kernel::snapshot(&mut ph))?;
-    let text = ipvsadm::save(&table);
-    ph.mark("format");
-    print(&text)?;
-    ph.mark("print");
+    // Formatted and written in chunks (`write_save`), never the whole text at once.
+    let mut out = io::stdout().lock();
+    match ipvsadm::write_save(&table, &mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
+    ph.mark("format+print");
     ph.report("save");
     Ok(ExitCode::SUCCESS)
 }

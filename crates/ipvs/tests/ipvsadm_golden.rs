@@ -73,6 +73,29 @@ fn save_matches_ipvsadm_sn() {
 }
 
 #[test]
+fn write_save_writes_the_same_bytes_in_chunks() {
+    let mut rules = fixture("all.rules");
+    for s in 0..2000 {
+        let v = format!("10.9.{}.{}:80", s / 250, s % 250 + 1);
+        rules.push_str(&format!("-A -t {v} -s wrr\n"));
+        for r in 1..=5 {
+            rules.push_str(&format!("-a -t {v} -r 10.8.{}.{r}:80 -g -w 1\n", s % 200));
+        }
+    }
+    for t in [
+        Table::default(),
+        table_from(&fixture("all.rules")),
+        table_from(&rules),
+    ] {
+        let mut written = Vec::new();
+        ipvsadm::write_save(&t, &mut written).unwrap();
+        assert_eq!(String::from_utf8(written).unwrap(), ipvsadm::save(&t));
+    }
+    // The big table really spans several chunks.
+    assert!(ipvsadm::save(&table_from(&rules)).len() > 4 * 65536);
+}
+
+#[test]
 fn save_of_parsed_save_round_trips() {
     // (order.Sn is left out on purpose: with libipvs' wrapping comparators the printed order
     // depends on the kernel's order, which `order_follows_glibc_qsort...` reproduces.)

@@ -22,4 +22,4 @@ pub mod save;
 pub use list::{list, Layout, ListOptions};
 pub use order::sort_table;
 pub use restore::{parse, parse_at, LineError, Parsed, RestoreError};
-pub use save::save;
+pub use save::{save, write_save};

@@ -23,13 +23,36 @@ pub fn save(table: &Table) -> String {
         .sum();
     let mut out = String::with_capacity(lines * 64);
     for (svc, dests) in sorted(table) {
-        let name = rule_name(&svc.key);
-        push_service_rule(&mut out, &name, svc);
-        for d in dests {
-            push_dest_rule(&mut out, &name, d);
-        }
+        push_service_block(&mut out, svc, &dests);
     }
     out
+}
+
+/// Bytes [`write_save`] collects before each write.
+const WRITE_CHUNK: usize = 64 << 10;
+
+/// Writes the text of [`save`] to `w` in chunks of about 64 KiB: the same bytes, without holding
+/// the whole text in memory (a table of 10,000 x 10 prints ~5 MB, and fresh memory is costly:
+/// every page is a fault and a zeroing).
+pub fn write_save(table: &Table, w: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut out = String::with_capacity(WRITE_CHUNK + 4096);
+    for (svc, dests) in sorted(table) {
+        push_service_block(&mut out, svc, &dests);
+        if out.len() >= WRITE_CHUNK {
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
+    }
+    w.write_all(out.as_bytes())
+}
+
+/// One service's `-A` line and its real servers' `-a` lines.
+fn push_service_block(out: &mut String, svc: &Service, dests: &[&Destination]) {
+    let name = rule_name(&svc.key);
+    push_service_rule(out, &name, svc);
+    for d in dests {
+        push_dest_rule(out, &name, d);
+    }
 }
 
 /// The service as ipvsadm's rule options name it: `-t 10.1.0.1:80`, `-u [2001:db8::1]:53`,
