@@ -15,16 +15,12 @@
 //! - Replies are never waited for: the kernel queues them inside our `send` (and the next dump
 //!   chunk inside our `recv`), so an empty queue means no more is coming (see `recv_one`).
 //!
-//! The socket is a plain `NETLINK_GENERIC` socket (safe `nix` calls) inside a tokio `AsyncFd`,
-//! plus two idle sockets of the same namespace for the snapshot's verifying passes (`dump`).
+//! The socket is neli's low-level `NlSocket` (`crate::socket`) inside a tokio `AsyncFd`, plus two
+//! idle sockets of the same namespace for the snapshot's verifying passes (`dump`).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io;
 
-use nix::errno::Errno as NixErrno;
-use nix::sys::socket::{
-    bind, getsockopt, recv, send, setsockopt, socket, sockopt, AddressFamily as SockFamily,
-    MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
-};
+use neli::socket::NlSocket;
 use serde::Serialize;
 use tokio::io::unix::AsyncFd;
 
@@ -35,11 +31,10 @@ use crate::codec::{cmd, daemon::decode_daemon_msg};
 use crate::error::{Errno, Error, OpError, Result};
 use crate::model::{Info, SyncDaemon, Timeouts};
 use crate::ops::Op;
+use crate::socket;
 
 /// Receive buffer asked for (`SO_RCVBUFFORCE`, root only; the kernel doubles it).
 const RCVBUF_WANTED: usize = 8 << 20;
-/// Send buffer asked for: a packed `send` must stay below `sk_sndbuf - 32` (`netlink_sendmsg`).
-const SNDBUF_WANTED: usize = 1 << 20;
 /// Largest packed `send`.
 const MAX_SEND: usize = 128 << 10;
 /// Bytes of receive buffer budgeted per ack in flight (an ack's `truesize` is ~768 bytes; an
@@ -119,18 +114,10 @@ impl BatchReport {
     }
 }
 
-fn sock_err(context: &'static str) -> impl Fn(NixErrno) -> Error {
-    move |e| Error::Socket {
-        context,
-        source: std::io::Error::from(e),
-    }
-}
-
 /// A connection to the kernel's IPVS over generic netlink. One request stream at a time (every
 /// method takes `&mut self`); one dump at a time, as the kernel requires.
-#[derive(Debug)]
 pub struct Conn {
-    fd: AsyncFd<OwnedFd>,
+    fd: AsyncFd<NlSocket>,
     family: u16,
     seq: u32,
     window: usize,
@@ -143,6 +130,20 @@ pub struct Conn {
     pub(crate) verifiers: Vec<Conn>,
     /// Reused while decoding a real-server dump (`dump`).
     pub(crate) dest_scratch: Vec<crate::model::Destination>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::os::fd::AsRawFd;
+        f.debug_struct("Conn")
+            .field("fd", &self.fd.get_ref().as_raw_fd())
+            .field("family", &self.family)
+            .field("seq", &self.seq)
+            .field("window", &self.window)
+            .field("rcvbuf", &self.rcvbuf)
+            .field("verifiers", &self.verifiers.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Conn {
@@ -160,7 +161,7 @@ impl Conn {
     }
 
     async fn connect_inner(rcvbuf: Option<usize>) -> Result<Conn> {
-        let (fd, rcvbuf) = open_socket(Some(rcvbuf.unwrap_or(RCVBUF_WANTED)), rcvbuf.is_none())?;
+        let (fd, rcvbuf) = socket::open(Some(rcvbuf.unwrap_or(RCVBUF_WANTED)), rcvbuf.is_none())?;
         let mut conn = Conn::from_fd(fd, rcvbuf, RECV_BUF)?;
         conn.family = conn.resolve_family().await?;
         // The verifying sockets are opened now, in this thread's namespace (a snapshot may run
@@ -168,7 +169,7 @@ impl Conn {
         // dumps in smaller chunks (`netlink_dump` sizes them by the largest read seen): their
         // chunk boundaries, where torn dumps lose or repeat entries, fall elsewhere.
         for recv_len in VERIFY_RECV_LENS {
-            let (fd, rcvbuf) = open_socket(None, false)?;
+            let (fd, rcvbuf) = socket::open(None, false)?;
             let mut v = Conn::from_fd(fd, rcvbuf, recv_len)?;
             v.family = conn.family;
             conn.verifiers.push(v);
@@ -176,10 +177,10 @@ impl Conn {
         Ok(conn)
     }
 
-    fn from_fd(fd: OwnedFd, rcvbuf: usize, recv_len: usize) -> Result<Conn> {
+    fn from_fd(fd: NlSocket, rcvbuf: usize, recv_len: usize) -> Result<Conn> {
         // `AsyncFd::new` is deprecated because a borrowed fd could be closed under the reactor;
-        // here the `AsyncFd` owns the `OwnedFd`, which stays open until the `AsyncFd` drops it:
-        // the contract of the (unsafe) `AsyncFd::register` holds, without `unsafe` in this crate.
+        // here the `AsyncFd` owns the `NlSocket`, which stays open until the `AsyncFd` drops it
+        // (deregistering first): the contract of the (unsafe) `AsyncFd::register` holds.
         #[allow(deprecated)]
         let fd = AsyncFd::new(fd).map_err(|source| Error::Socket {
             context: "register with tokio",
@@ -228,21 +229,15 @@ impl Conn {
     pub(crate) async fn send_buf(&mut self) -> Result<()> {
         let mut off = 0;
         // First without the reactor (a netlink send to the kernel rarely blocks).
-        loop {
-            match send(self.fd.get_ref().as_raw_fd(), &self.tx, MsgFlags::empty()) {
-                Err(NixErrno::EINTR) => continue,
-                Err(NixErrno::EAGAIN) => break,
-                Err(e) => {
-                    return Err(Error::Socket {
-                        context: "send",
-                        source: e.into(),
-                    })
-                }
-                Ok(n) => {
-                    off = n;
-                    break;
-                }
+        match socket::send(self.fd.get_ref(), &self.tx) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(source) => {
+                return Err(Error::Socket {
+                    context: "send",
+                    source,
+                })
             }
+            Ok(n) => off = n,
         }
         while off < self.tx.len() {
             let mut guard = self.fd.writable().await.map_err(|source| Error::Socket {
@@ -250,13 +245,7 @@ impl Conn {
                 source,
             })?;
             let chunk = self.tx.get(off..).unwrap_or_default();
-            match guard.try_io(|fd| loop {
-                match send(fd.as_raw_fd(), chunk, MsgFlags::empty()) {
-                    Err(NixErrno::EINTR) => continue,
-                    Err(e) => return Err(std::io::Error::from(e)),
-                    Ok(n) => return Ok(n),
-                }
-            }) {
+            match guard.try_io(|fd| socket::send(fd.get_ref(), chunk)) {
                 Ok(Ok(n)) => off += n,
                 Ok(Err(source)) => {
                     return Err(Error::Socket {
@@ -282,22 +271,13 @@ impl Conn {
     /// when `kthread_stop` returns EINTR: `netlink_rcv_skb` sends no ack for EINTR), and waiting
     /// for it would hang forever.
     pub(crate) fn recv_one(&mut self) -> Result<Option<usize>> {
-        loop {
-            match recv(
-                self.fd.get_ref().as_raw_fd(),
-                &mut self.rx,
-                MsgFlags::empty(),
-            ) {
-                Err(NixErrno::EINTR) => continue,
-                Err(NixErrno::EAGAIN) => return Ok(None),
-                Err(e) => {
-                    return Err(Error::Socket {
-                        context: "recv",
-                        source: e.into(),
-                    })
-                }
-                Ok(n) => return Ok(Some(n)),
-            }
+        match socket::recv(self.fd.get_ref(), &mut self.rx, false) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(source) => Err(Error::Socket {
+                context: "recv",
+                source,
+            }),
+            Ok(n) => Ok(Some(n)),
         }
     }
 
@@ -329,7 +309,7 @@ impl Conn {
     async fn request<F>(
         &mut self,
         what: &str,
-        build: impl FnOnce(&mut Vec<u8>, u32),
+        build: impl FnOnce(&mut Vec<u8>, u32) -> Result<()>,
         mut each: F,
     ) -> Result<()>
     where
@@ -338,7 +318,7 @@ impl Conn {
         self.finish_open_dump().await?;
         let seq = self.next_seq();
         self.tx.clear();
-        build(&mut self.tx, seq);
+        build(&mut self.tx, seq)?;
         self.send_buf().await?;
         loop {
             let n = match self.recv_one() {
@@ -378,7 +358,7 @@ impl Conn {
         let r = self
             .request(
                 "resolve generic netlink family IPVS",
-                encode_get_family,
+                |b, seq| Ok(encode_get_family(b, seq)?),
                 |m| {
                     id = Some(decode_family_id(m.genl()?.attrs)?);
                     Ok(())
@@ -398,7 +378,10 @@ impl Conn {
         let mut info = None;
         self.request(
             "get IPVS info",
-            |b, seq| encode_get(b, family, seq, cmd::GET_INFO),
+            |b, seq| {
+                encode_get(b, family, seq, cmd::GET_INFO);
+                Ok(())
+            },
             |m| {
                 info = Some(decode_info(m.genl()?.attrs)?);
                 Ok(())
@@ -414,7 +397,10 @@ impl Conn {
         let mut t = None;
         self.request(
             "get IPVS timeouts",
-            |b, seq| encode_get(b, family, seq, cmd::GET_CONFIG),
+            |b, seq| {
+                encode_get(b, family, seq, cmd::GET_CONFIG);
+                Ok(())
+            },
             |m| {
                 t = Some(decode_timeouts(m.genl()?.attrs)?);
                 Ok(())
@@ -540,14 +526,10 @@ impl Conn {
     /// After ENOBUFS: reads every ack still queued without waiting.
     async fn drain_acks(&mut self, base: u32, ops: &[Op], outcomes: &mut [Outcome]) {
         loop {
-            let res = {
-                let rx = &mut self.rx;
-                let fd = self.fd.get_ref();
-                loop {
-                    match recv(fd.as_raw_fd(), rx, MsgFlags::MSG_DONTWAIT) {
-                        Err(NixErrno::EINTR) | Err(NixErrno::ENOBUFS) => continue,
-                        other => break other,
-                    }
+            let res = loop {
+                match socket::recv(self.fd.get_ref(), &mut self.rx, true) {
+                    Err(e) if e.raw_os_error() == Some(libc_enobufs()) => continue,
+                    other => break other,
                 }
             };
             let Ok(len) = res else { return };
@@ -584,30 +566,11 @@ fn record_ack(m: &Message<'_>, base: u32, ops: &[Op], outcomes: &mut [Outcome]) 
     Some(i)
 }
 
-pub(crate) fn is_enobufs(e: &Error) -> bool {
-    matches!(e, Error::Socket { source, .. } if source.raw_os_error() == Some(NixErrno::ENOBUFS as i32))
+/// ENOBUFS: the kernel dropped replies because our receive buffer was full (`netlink_overrun`).
+fn libc_enobufs() -> i32 {
+    nix::errno::Errno::ENOBUFS as i32
 }
 
-/// Opens a `NETLINK_GENERIC` socket (non-blocking, close-on-exec), binds it and sizes its
-/// buffers: a receive buffer of `rcvbuf` bytes (`SO_RCVBUFFORCE` first when `force`). Returns the
-/// socket and the receive buffer granted.
-fn open_socket(rcvbuf: Option<usize>, force: bool) -> Result<(OwnedFd, usize)> {
-    let fd = socket(
-        SockFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        SockProtocol::NetlinkGeneric,
-    )
-    .map_err(sock_err("socket"))?;
-    bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(sock_err("bind"))?;
-    if let Some(bytes) = rcvbuf {
-        if !(force && setsockopt(&fd, sockopt::RcvBufForce, &bytes).is_ok()) {
-            setsockopt(&fd, sockopt::RcvBuf, &bytes).map_err(sock_err("SO_RCVBUF"))?;
-        }
-        if setsockopt(&fd, sockopt::SndBufForce, &SNDBUF_WANTED).is_err() {
-            let _ = setsockopt(&fd, sockopt::SndBuf, &SNDBUF_WANTED);
-        }
-    }
-    let granted = getsockopt(&fd, sockopt::RcvBuf).map_err(sock_err("getsockopt SO_RCVBUF"))?;
-    Ok((fd, granted))
+pub(crate) fn is_enobufs(e: &Error) -> bool {
+    matches!(e, Error::Socket { source, .. } if source.raw_os_error() == Some(libc_enobufs()))
 }

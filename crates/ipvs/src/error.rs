@@ -162,6 +162,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A request could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] crate::codec::request::EncodeError),
     /// A reply could not be decoded.
     #[error("decoding an IPVS reply: {0}")]
     Decode(#[from] DecodeError),

@@ -9,7 +9,9 @@
 //! - [`error`]: typed errors.
 //! - [`conn`]: the socket: `Conn::connect`, `apply` (pipelined batches), info, timeouts, daemons.
 //! - [`dump`]: streamed dumps and consistent snapshots.
-#![forbid(unsafe_code)]
+//! - `socket` (private): neli's low-level `NlSocket`, sized for batches.
+// Denied, not forbidden: `socket::borrow` is the one exception (neli's `NlSocket` has no `AsFd`).
+#![deny(unsafe_code)]
 
 pub mod codec;
 pub mod conn;
@@ -18,6 +20,7 @@ pub mod error;
 pub mod ipvsadm;
 pub mod model;
 pub mod ops;
+mod socket;
 
 pub use conn::{BatchReport, Conn, Outcome};
 pub use dump::{SnapshotReport, SNAPSHOT_TRIES};

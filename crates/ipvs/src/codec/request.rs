@@ -5,11 +5,10 @@ use crate::error::OpKind;
 use crate::model::ServiceKey;
 use crate::ops::Op;
 
-use super::attr::put_str;
 use super::daemon::{encode_daemon, encode_daemon_state};
 use super::dest::{encode_dest, encode_dest_key};
-use super::info::{encode_timeouts, CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY};
-use super::msg::{begin, finish, GENL_ID_CTRL, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use super::info::encode_timeouts;
+use super::msg::{begin, finish, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use super::service::{encode_key, encode_service};
 use super::{cmd, IPVS_GENL_NAME, IPVS_GENL_VERSION};
 
@@ -123,16 +122,82 @@ pub fn encode_get(buf: &mut Vec<u8>, family: u16, seq: u32, command: u8) {
     finish(buf, at);
 }
 
-/// Appends the controller request that resolves the family "IPVS" (`CTRL_CMD_GETFAMILY`).
-pub fn encode_get_family(buf: &mut Vec<u8>, seq: u32) {
-    let at = begin(
-        buf,
-        GENL_ID_CTRL,
-        NLM_F_REQUEST | NLM_F_ACK,
-        seq,
-        CTRL_CMD_GETFAMILY,
-        1,
-    );
-    put_str(buf, CTRL_ATTR_FAMILY_NAME, IPVS_GENL_NAME);
-    finish(buf, at);
+/// Appends (at a 4-byte aligned end of `buf`, as every netlink message starts) the controller
+/// request that resolves the family "IPVS" (`CTRL_CMD_GETFAMILY`,
+/// version 1, with `NLM_F_ACK`: the request libnl's `genl_ctrl_resolve` sends for ipvsadm), built
+/// with neli's message types (`genl_ctrl_getfamily` in the kernel's `net/netlink/genetlink.c`
+/// answers it). The only request of this crate not packed by hand: it is sent once per
+/// connection, never in a batch.
+pub fn encode_get_family(buf: &mut Vec<u8>, seq: u32) -> Result<(), EncodeError> {
+    use neli::consts::genl::{CtrlAttr, CtrlCmd};
+    use neli::consts::nl::{GenlId, NlmF};
+    use neli::genl::{AttrTypeBuilder, Genlmsghdr, GenlmsghdrBuilder, NlattrBuilder};
+    use neli::nl::{NlPayload, NlmsghdrBuilder};
+    use neli::types::GenlBuffer;
+    use neli::ToBytes;
+
+    let err = |e: &dyn std::fmt::Display| EncodeError(format!("CTRL_CMD_GETFAMILY: {e}"));
+    let name = NlattrBuilder::default()
+        .nla_type(
+            AttrTypeBuilder::default()
+                .nla_type(CtrlAttr::FamilyName)
+                .build()
+                .map_err(|e| err(&e))?,
+        )
+        .nla_payload(IPVS_GENL_NAME)
+        .build()
+        .map_err(|e| err(&e))?;
+    let genl: Genlmsghdr<CtrlCmd, CtrlAttr> = GenlmsghdrBuilder::default()
+        .cmd(CtrlCmd::Getfamily)
+        .version(1)
+        .attrs(std::iter::once(name).collect::<GenlBuffer<_, _>>())
+        .build()
+        .map_err(|e| err(&e))?;
+    let msg = NlmsghdrBuilder::default()
+        .nl_type(GenlId::Ctrl)
+        .nl_flags(NlmF::REQUEST | NlmF::ACK)
+        .nl_seq(seq)
+        .nl_pid(0)
+        .nl_payload(NlPayload::Payload(genl))
+        .build()
+        .map_err(|e| err(&e))?;
+    let mut cursor = std::io::Cursor::new(std::mem::take(buf));
+    cursor.set_position(cursor.get_ref().len() as u64);
+    let r = msg.to_bytes(&mut cursor).map_err(|e| err(&e));
+    *buf = cursor.into_inner();
+    r
+}
+
+/// A request that could not be encoded (only neli's builders can fail; this crate's own
+/// encoders write into a `Vec` and cannot).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("encoding a request: {0}")]
+pub struct EncodeError(pub String);
+
+#[cfg(test)]
+mod family_tests {
+    use super::encode_get_family;
+
+    /// The bytes libnl's `genl_ctrl_resolve` sends (and the plain-C floor's `resolve`): header,
+    /// `CTRL_CMD_GETFAMILY` version 1, `CTRL_ATTR_FAMILY_NAME` = "IPVS\0" padded to 4 bytes.
+    #[test]
+    fn get_family_request_bytes() {
+        // Appended after what is there (netlink messages start 4-byte aligned).
+        let mut buf = vec![0xAA; 4];
+        encode_get_family(&mut buf, 0x0102_0304).expect("encodes");
+        let want: Vec<u8> = [
+            &[0xAA; 4][..],
+            &32u32.to_ne_bytes(),
+            &0x10u16.to_ne_bytes(),
+            &0x05u16.to_ne_bytes(), // NLM_F_REQUEST | NLM_F_ACK
+            &0x0102_0304u32.to_ne_bytes(),
+            &0u32.to_ne_bytes(),
+            &[3, 1, 0, 0], // cmd, version, reserved
+            &9u16.to_ne_bytes(),
+            &2u16.to_ne_bytes(),
+            b"IPVS\0\0\0\0",
+        ]
+        .concat();
+        assert_eq!(buf, want);
+    }
 }
