@@ -19,6 +19,7 @@
 //! idle sockets of the same namespace for the snapshot's verifying passes (`dump`).
 
 use std::io;
+use std::sync::{Arc, Mutex};
 
 use neli::socket::NlSocket;
 use serde::Serialize;
@@ -126,8 +127,10 @@ pub struct Conn {
     pub(crate) tx: Vec<u8>,
     /// A dump whose `NLMSG_DONE` was not read yet (its future was dropped).
     pub(crate) dump_open: Option<u32>,
-    /// Sockets of the same namespace that read in smaller chunks, for verifying passes.
-    pub(crate) verifiers: Vec<Conn>,
+    /// Sockets of the same namespace that read in smaller chunks, for verifying passes. Shared
+    /// with the thread that runs the verifying services dumps of a snapshot (`dump`), which
+    /// holds the lock while it reads; a snapshot whose future was dropped leaves them here.
+    pub(crate) verifiers: Arc<Mutex<Vec<Conn>>>,
     /// Reused while decoding a real-server dump (`dump`).
     pub(crate) dest_scratch: Vec<crate::model::Destination>,
 }
@@ -141,7 +144,6 @@ impl std::fmt::Debug for Conn {
             .field("seq", &self.seq)
             .field("window", &self.window)
             .field("rcvbuf", &self.rcvbuf)
-            .field("verifiers", &self.verifiers.len())
             .finish_non_exhaustive()
     }
 }
@@ -168,12 +170,14 @@ impl Conn {
         // on another thread later). Each reads with a smaller buffer, so the kernel fills its
         // dumps in smaller chunks (`netlink_dump` sizes them by the largest read seen): their
         // chunk boundaries, where torn dumps lose or repeat entries, fall elsewhere.
+        let mut verifiers = Vec::with_capacity(VERIFY_RECV_LENS.len());
         for recv_len in VERIFY_RECV_LENS {
             let (fd, rcvbuf) = socket::open(None, false)?;
             let mut v = Conn::from_fd(fd, rcvbuf, recv_len)?;
             v.family = conn.family;
-            conn.verifiers.push(v);
+            verifiers.push(v);
         }
+        conn.verifiers = Arc::new(Mutex::new(verifiers));
         Ok(conn)
     }
 
@@ -195,7 +199,7 @@ impl Conn {
             rx: vec![0; recv_len],
             tx: Vec::with_capacity(MAX_SEND + 4096),
             dump_open: None,
-            verifiers: Vec::new(),
+            verifiers: Arc::default(),
             dest_scratch: Vec::new(),
         })
     }
@@ -260,6 +264,33 @@ impl Conn {
         Ok(())
     }
 
+    /// [`Conn::send_buf`] without the reactor, for the verifying thread (`dump`), which has no
+    /// runtime: a request to the kernel is consumed inside `send(2)` (`netlink_unicast_kernel`),
+    /// so `EAGAIN` is not expected; should it come, the thread yields and tries again, a bounded
+    /// number of times.
+    pub(crate) fn send_buf_blocking(&mut self) -> Result<()> {
+        let mut off = 0;
+        let mut tries = 0u32;
+        while off < self.tx.len() {
+            let chunk = self.tx.get(off..).unwrap_or_default();
+            match socket::send(self.fd.get_ref(), chunk) {
+                Ok(n) => off += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && tries < 10_000 => {
+                    tries += 1;
+                    std::thread::yield_now();
+                }
+                Err(source) => {
+                    return Err(Error::Socket {
+                        context: "send",
+                        source,
+                    })
+                }
+            }
+        }
+        self.tx.clear();
+        Ok(())
+    }
+
     /// Receives one datagram into `self.rx`; returns its length, or `None` when the socket's
     /// queue is empty. ENOBUFS comes back as `Err(Error::Socket)` with that errno.
     ///
@@ -284,6 +315,12 @@ impl Conn {
     /// Reads until the `NLMSG_DONE` of a dump whose future was dropped, so the socket can start
     /// another dump (the kernel refuses a second one with EBUSY).
     pub(crate) async fn finish_open_dump(&mut self) -> Result<()> {
+        self.finish_open_dump_now()
+    }
+
+    /// [`Conn::finish_open_dump`] for callers without a runtime (it never waits: see
+    /// `recv_one`).
+    pub(crate) fn finish_open_dump_now(&mut self) -> Result<()> {
         while let Some(seq) = self.dump_open {
             let n = match self.recv_one() {
                 Ok(Some(n)) => n,

@@ -14,13 +14,17 @@
 //! 3. if the services dump spanned several datagrams, dump the services again on each of two
 //!    verifying sockets that read in smaller chunks (so that their chunk boundaries, where a torn
 //!    dump loses or repeats entries, fall elsewhere): the same services with the same settings,
-//!    or it was torn;
+//!    or it was torn. These two dumps run on a thread of their own (`ipvs-verify`, no runtime:
+//!    the kernel answers inside our system calls) while step 2 reads the real servers, so on a
+//!    machine with a second CPU they cost little time;
 //! 4. on a torn read start over, up to a bounded number of tries, then [`Error::Inconsistent`].
 
 use std::collections::HashSet;
 use std::hash::Hash;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
+use tokio::sync::oneshot;
 
 use crate::codec::dest::{decode_dest_msg, DestReply};
 use crate::codec::msg::{Message, MessageIter, NLMSG_DONE, NLMSG_ERROR};
@@ -103,9 +107,9 @@ impl Conn {
     /// and returns how many datagrams carried data (1 means the kernel filled it atomically).
     pub(crate) async fn dump<F>(
         &mut self,
-        what: &dyn Fn() -> String,
+        what: &(dyn Fn() -> String + Sync),
         build: impl FnOnce(&mut Vec<u8>, u32),
-        mut each: F,
+        each: F,
     ) -> Result<usize>
     where
         F: FnMut(&Message<'_>) -> Result<()>,
@@ -115,6 +119,38 @@ impl Conn {
         self.tx.clear();
         build(&mut self.tx, seq);
         self.send_buf().await?;
+        self.read_dump(seq, what, each)
+    }
+
+    /// [`Conn::dump`] for a thread without a runtime (the verifying passes).
+    fn dump_blocking<F>(
+        &mut self,
+        what: &(dyn Fn() -> String + Sync),
+        build: impl FnOnce(&mut Vec<u8>, u32),
+        each: F,
+    ) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> Result<()>,
+    {
+        self.finish_open_dump_now()?;
+        let seq = self.next_seq();
+        self.tx.clear();
+        build(&mut self.tx, seq);
+        self.send_buf_blocking()?;
+        self.read_dump(seq, what, each)
+    }
+
+    /// Reads the replies of the dump `seq` up to its `NLMSG_DONE` (or error). Never waits: the
+    /// kernel fills each chunk inside our `recv` (see `Conn::recv_one`).
+    fn read_dump<F>(
+        &mut self,
+        seq: u32,
+        what: &(dyn Fn() -> String + Sync),
+        mut each: F,
+    ) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> Result<()>,
+    {
         self.dump_open = Some(seq);
         let mut datagrams = 0;
         loop {
@@ -166,6 +202,37 @@ impl Conn {
                 return r.map(|()| datagrams);
             }
         }
+    }
+
+    /// The real servers of one service, without a runtime (a verifying pass).
+    fn destinations_blocking(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
+        let family = self.family();
+        let af = key.af();
+        let mut out = Vec::new();
+        self.dump_blocking(
+            &|| format!("list real servers of {key} (verifying pass)"),
+            |b, seq| encode_dump_dests(b, family, seq, key),
+            |m| {
+                out.push(decode_dest_msg(m.genl()?.attrs, af)?.dest);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Every service on a thread without a runtime (a verifying pass).
+    fn services_blocking(&mut self) -> Result<Vec<Service>> {
+        let family = self.family();
+        let mut out = Vec::new();
+        self.dump_blocking(
+            &|| "list services (verifying pass)".to_string(),
+            |b, seq| encode_dump_services(b, family, seq),
+            |m| {
+                out.push(decode_service_msg(m.genl()?.attrs)?.service);
+                Ok(())
+            },
+        )?;
+        Ok(out)
     }
 
     async fn services_counted(&mut self) -> Result<(Vec<Service>, usize)> {
@@ -263,60 +330,74 @@ impl Conn {
         let (services, chunks) = self.services_counted().await?;
         report.dumps += 1;
         // A dump that arrived in one datagram is an atomic view (see the module doc): only a
-        // longer one can repeat an entry.
+        // longer one can repeat an entry, or lose one.
         if chunks > 1 {
             if let Some(key) = first_duplicate(services.iter().map(|s| s.key)) {
                 return Err(Torn::Yes(format!("service {key} listed twice")));
             }
         }
+        // The verifying passes run on a thread of their own while this task reads the real
+        // servers: they only need to start after the first services dump ended.
+        let mut verifying = (chunks > 1).then(|| self.start_verifying());
         let mut table = Table {
             services: Vec::with_capacity(services.len()),
         };
         for service in services {
-            let dests = self.checked_dests(&service.key, report).await?;
+            let dests = self
+                .checked_dests(&service.key, report, &mut verifying)
+                .await?;
             table.services.push(ServiceEntry {
                 service,
                 destinations: dests,
             });
         }
-        if chunks > 1 {
-            // Verifying passes on the sockets that read in smaller chunks: a torn dump loses or
-            // repeats the entries at its chunk boundaries, which differ between the sockets.
-            let mut verifiers = std::mem::take(&mut self.verifiers);
-            let mut verdict = Ok(());
-            for v in &mut verifiers {
-                let again = match v.services_counted().await {
-                    Ok((again, _)) => again,
-                    Err(e) => {
-                        verdict = Err(Torn::Err(e));
-                        break;
-                    }
-                };
-                report.dumps += 1;
-                let differs = again.len() != table.services.len()
-                    || again
-                        .iter()
-                        .zip(&table.services)
-                        .any(|(a, e)| !same_settings_service(a, &e.service));
-                if differs {
-                    verdict = Err(Torn::Yes(format!(
-                        "services changed during the read ({} then {})",
-                        table.services.len(),
-                        again.len()
-                    )));
-                    break;
-                }
+        let Some(verifying) = verifying else {
+            return Ok(table);
+        };
+        // A torn dump loses or repeats the entries at its chunk boundaries, which differ between
+        // the sockets: all three lists must be the same.
+        for again in verifying.lists().await {
+            let again = again?;
+            report.dumps += 1;
+            let differs = again.len() != table.services.len()
+                || again
+                    .iter()
+                    .zip(&table.services)
+                    .any(|(a, e)| !same_settings_service(a, &e.service));
+            if differs {
+                return Err(Torn::Yes(format!(
+                    "services changed during the read ({} then {})",
+                    table.services.len(),
+                    again.len()
+                )));
             }
-            self.verifiers = verifiers;
-            verdict?;
         }
         Ok(table)
+    }
+
+    /// Starts the verifying services dumps on a thread (`ipvs-verify`); when no thread can be
+    /// started, runs them here and now.
+    fn start_verifying(&self) -> Verifying {
+        let verifiers = Arc::clone(&self.verifiers);
+        let (tx, rx) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("ipvs-verify".into())
+            .spawn(move || {
+                let lists = verify_services(&verifiers);
+                // Fails only when the snapshot's future was dropped meanwhile: nobody waits.
+                let _ = tx.send(lists);
+            });
+        match spawned {
+            Ok(_) => Verifying::Running(rx),
+            Err(_) => Verifying::Done(verify_services(&self.verifiers)),
+        }
     }
 
     async fn checked_dests(
         &mut self,
         key: &ServiceKey,
         report: &mut SnapshotReport,
+        verifying: &mut Option<Verifying>,
     ) -> std::result::Result<Vec<Destination>, Torn> {
         let (dests, chunks) = match self.destinations_counted(key).await {
             Ok(r) => r,
@@ -330,30 +411,75 @@ impl Conn {
             if let Some(d) = first_duplicate(dests.iter().map(Destination::key)) {
                 return Err(Torn::Yes(format!("real server {d} of {key} listed twice")));
             }
-            let mut verifiers = std::mem::take(&mut self.verifiers);
-            let mut verdict = Ok(());
-            for v in &mut verifiers {
-                verdict = verify_dests(v, key, &dests, report).await;
-                if verdict.is_err() {
-                    break;
-                }
+            // The verifying sockets are free once the services passes have ended.
+            if let Some(v) = verifying.as_mut() {
+                v.wait().await;
             }
-            self.verifiers = verifiers;
-            verdict?;
+            let mut verifiers = self
+                .verifiers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for v in verifiers.iter_mut() {
+                verify_dests(v, key, &dests, report)?;
+            }
         }
         Ok(dests)
     }
 }
 
+/// The verifying services dumps of one read of the table.
+enum Verifying {
+    /// Running on their thread; the lists come back on the channel.
+    Running(oneshot::Receiver<Vec<Result<Vec<Service>>>>),
+    /// Ended: one list (or error) per verifying socket.
+    Done(Vec<Result<Vec<Service>>>),
+}
+
+impl Verifying {
+    /// Waits for the thread to end (without blocking the runtime).
+    async fn wait(&mut self) {
+        if let Verifying::Running(rx) = self {
+            let lists = rx.await.unwrap_or_else(|_| {
+                vec![Err(Error::Protocol(
+                    "the verifying thread of a snapshot ended without a result".into(),
+                ))]
+            });
+            *self = Verifying::Done(lists);
+        }
+    }
+
+    /// The lists, once the thread ended.
+    async fn lists(mut self) -> Vec<Result<Vec<Service>>> {
+        self.wait().await;
+        match self {
+            Verifying::Done(lists) => lists,
+            Verifying::Running(_) => Vec::new(),
+        }
+    }
+}
+
+/// One services dump on each verifying socket, holding their lock meanwhile (a snapshot started
+/// while the thread of a dropped one still reads waits for it here).
+fn verify_services(verifiers: &Mutex<Vec<Conn>>) -> Vec<Result<Vec<Service>>> {
+    let mut verifiers = verifiers.lock().unwrap_or_else(PoisonError::into_inner);
+    if verifiers.is_empty() {
+        // Never without verifying: a `Conn` always has its sockets (`Conn::connect`).
+        return vec![Err(Error::Protocol(
+            "no verifying sockets for a snapshot".into(),
+        ))];
+    }
+    verifiers.iter_mut().map(Conn::services_blocking).collect()
+}
+
 /// Dumps `key`'s real servers on the verifying socket `v` and compares them with `dests`.
-async fn verify_dests(
+fn verify_dests(
     v: &mut Conn,
     key: &ServiceKey,
     dests: &[Destination],
     report: &mut SnapshotReport,
 ) -> std::result::Result<(), Torn> {
-    let again = match v.destinations_counted(key).await {
-        Ok((again, _)) => again,
+    let again = match v.destinations_blocking(key) {
+        Ok(again) => again,
         Err(Error::Request { errno, .. }) if errno.0 == 3 => {
             return Err(Torn::Yes(format!("service {key} vanished during the read")))
         }
@@ -377,4 +503,26 @@ async fn verify_dests(
 fn first_duplicate<K: Hash + Eq + Copy>(keys: impl ExactSizeIterator<Item = K>) -> Option<K> {
     let mut seen = HashSet::with_capacity(keys.len());
     keys.into_iter().find(|k| !seen.insert(*k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The daemon runs snapshots in spawned tasks: the future must stay `Send` (no lock guard
+    /// or `Rc` held across an `.await`). A compile-time check.
+    #[allow(dead_code)]
+    fn snapshot_future_is_send(conn: &mut Conn) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&conn.snapshot_report(1));
+        is_send(&conn.apply(&[]));
+        is_send(&conn.info());
+        is_send(&conn.daemons());
+    }
+
+    #[test]
+    fn first_duplicate_finds_the_first_repeated_key() {
+        assert_eq!(first_duplicate([1, 2, 3].into_iter()), None);
+        assert_eq!(first_duplicate([1, 2, 3, 2, 1].into_iter()), Some(2));
+    }
 }
