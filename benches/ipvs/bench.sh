@@ -1,11 +1,11 @@
 #!/bin/bash
-# benches/ipvs/bench.sh [SIZES] -- builds `director` in release mode and runs benches/ipvs/run.sh
-# inside the lab VM (tests/lab/run). Knobs: RUNS (rounds per size, default 3), SETTLE (seconds
-# between contenders, default 2), CARGO_TARGET_DIR (default target/). Results: docs/benchmarks.md.
+# benches/ipvs/bench.sh [SIZES] -- builds the shipped `director` (deploy/build-release: release
+# profile, static PIE) and runs benches/ipvs/run.sh inside the lab VM (tests/lab/run).
+# Knobs: RUNS (rounds per size, default 3), SETTLE (seconds between contenders, default 2),
+# CARGO_TARGET_DIR (default target/). Results: docs/benchmarks.md.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
-T=${CARGO_TARGET_DIR:-$REPO/target}
-cargo build --release -p director >&2
+BIN=$(deploy/build-release)
 LAB_ENV="RUNS SETTLE" RUNS=${RUNS:-3} SETTLE=${SETTLE:-2} \
-  tests/lab/run "benches/ipvs/run.sh $T/release/director '${1:-1000 10000}'"
+  tests/lab/run "benches/ipvs/run.sh $BIN '${1:-1000 10000}'"
