@@ -191,20 +191,21 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
     }
     ph.mark("read");
     // A large input is parsed in two halves, the second on another thread; meanwhile this thread
-    // also sets up the runtime and the connection (family resolution). Nothing is sent before
-    // every line has parsed.
-    let (first, second, second_line) = split_half(&input);
+    // also sets up the runtime and the connection (family resolution). The second half is
+    // numbered from 1 and shifted once the first half's line count is known (counted here while
+    // the other thread already parses). Nothing is sent before every line has parsed.
+    let (first, second) = split_half(&input);
     let (parsed, setup) = std::thread::scope(|s| {
-        let other =
-            (!second.is_empty()).then(|| s.spawn(|| ipvsadm::parse_at(second, second_line)));
+        let other = (!second.is_empty()).then(|| s.spawn(|| ipvsadm::parse_at(second, 1)));
         let setup = (!dry_run).then(|| -> anyhow::Result<_> {
             let rt = runtime()?;
             let conn = rt.block_on(ipvs::Conn::connect())?;
             Ok((rt, conn))
         });
         let mine = ipvsadm::parse_at(first, 1);
+        let first_lines = ipvsadm::count_byte(first.as_bytes(), b'\n');
         let theirs = other.map(|h| h.join());
-        (join_parsed(mine, theirs), setup)
+        (join_parsed(mine, theirs, first_lines), setup)
     });
     let parsed: Parsed = match parsed {
         Ok(ops) => ops,
@@ -255,11 +256,11 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
 /// Below this size the input is parsed on one thread.
 const SPLIT_AT_BYTES: usize = 64 << 10;
 
-/// Splits `text` at the line boundary nearest its middle: (first part, second part, the line
-/// number the second part starts at). Small texts are not split.
-fn split_half(text: &str) -> (&str, &str, usize) {
+/// Splits `text` at the line boundary nearest its middle: (first part, second part); the first
+/// part ends with a newline. Small texts are not split.
+fn split_half(text: &str) -> (&str, &str) {
     if text.len() < SPLIT_AT_BYTES {
-        return (text, "", 0);
+        return (text, "");
     }
     let mid = text.len() / 2;
     let cut = text
@@ -267,19 +268,26 @@ fn split_half(text: &str) -> (&str, &str, usize) {
         .get(mid..)
         .and_then(|rest| rest.iter().position(|b| *b == b'\n'))
         .map_or(text.len(), |p| mid + p + 1);
-    let (a, b) = text.split_at(cut);
-    let line = 1 + a.bytes().filter(|c| *c == b'\n').count();
-    (a, b, line)
+    text.split_at(cut)
 }
 
-/// Joins the results of the two halves: every op in order, or every bad line of both.
+/// Joins the results of the two halves: every op in order, or every bad line of both. The second
+/// half was numbered from line 1: its lines move down by `shift`, the first half's line count.
 fn join_parsed(
     mine: Result<Parsed, ipvsadm::RestoreError>,
     theirs: Option<std::thread::Result<Result<Parsed, ipvsadm::RestoreError>>>,
+    shift: usize,
 ) -> Result<Parsed, Vec<ipvsadm::LineError>> {
     let theirs = match theirs {
         None => Ok(Parsed::default()),
-        Some(Ok(r)) => r,
+        Some(Ok(Ok(mut p))) => {
+            p.lines.iter_mut().for_each(|l| *l += shift);
+            Ok(p)
+        }
+        Some(Ok(Err(mut e))) => {
+            e.errors.iter_mut().for_each(|l| l.line += shift);
+            Err(e)
+        }
         Some(Err(_)) => Err(ipvsadm::RestoreError {
             errors: vec![ipvsadm::LineError {
                 line: 0,
@@ -370,13 +378,18 @@ mod tests {
     #[test]
     fn halves_parse_to_the_same_ops_with_the_same_line_numbers() {
         let text = rules(5000);
-        let (a, b, line) = split_half(&text);
+        let (a, b) = split_half(&text);
         assert!(!b.is_empty() && a.ends_with('\n'));
         let joined = join_parsed(
             ipvsadm::parse_at(a, 1),
-            Some(Ok(ipvsadm::parse_at(b, line))),
+            Some(Ok(ipvsadm::parse_at(b, 1))),
+            a.lines().count(),
         );
-        assert_eq!(joined.ok(), ipvsadm::parse(&text).ok());
+        let whole = ipvsadm::parse(&text).ok();
+        assert!(whole
+            .as_ref()
+            .is_some_and(|w| w.lines.last() == Some(&5000)));
+        assert_eq!(joined.ok(), whole);
     }
 
     #[test]
@@ -384,10 +397,11 @@ mod tests {
         let mut text = rules(5000);
         text.insert_str(0, "-A -t bad\n");
         text.push_str("-a -t 10.1.0.1:80 -r 10.2.0.1 -w 70000\n");
-        let (a, b, line) = split_half(&text);
+        let (a, b) = split_half(&text);
         let Err(errors) = join_parsed(
             ipvsadm::parse_at(a, 1),
-            Some(Ok(ipvsadm::parse_at(b, line))),
+            Some(Ok(ipvsadm::parse_at(b, 1))),
+            ipvsadm::count_byte(a.as_bytes(), b'\n'),
         ) else {
             panic!("bad lines parsed");
         };
@@ -398,6 +412,6 @@ mod tests {
     #[test]
     fn small_inputs_are_not_split() {
         let text = rules(10);
-        assert_eq!(split_half(&text), (text.as_str(), "", 0));
+        assert_eq!(split_half(&text), (text.as_str(), ""));
     }
 }

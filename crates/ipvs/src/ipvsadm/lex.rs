@@ -26,6 +26,74 @@ impl<'a> Iterator for Words<'a> {
     }
 }
 
+/// Bytes read per step by [`find_byte`] and [`count_byte`].
+const WORD: usize = 8;
+/// `0x0101...01`: one in every byte of a word.
+const ONES: u64 = u64::from_ne_bytes([0x01; WORD]);
+/// `0x7f7f...7f`.
+const LOW7: u64 = u64::from_ne_bytes([0x7f; WORD]);
+
+/// `0x80` in exactly the bytes of `w` that equal `needle`, 0 elsewhere (no false positives: the
+/// carry-free form of the "has zero byte" test).
+fn matches(w: u64, needle: u8) -> u64 {
+    let x = w ^ ONES.wrapping_mul(u64::from(needle));
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
+/// The position of the first `needle` in `b`, reading a word at a time. A restore line is ~40
+/// bytes: this beats `memchr`'s set-up cost there (it was a tenth of a 10,000 x 10 parse).
+pub(crate) fn find_byte(b: &[u8], needle: u8) -> Option<usize> {
+    let mut chunks = b.chunks_exact(WORD);
+    let mut at = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or([0; WORD]));
+        let m = matches(w, needle);
+        if m != 0 {
+            return Some(at + m.trailing_zeros() as usize / 8);
+        }
+        at += WORD;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|c| *c == needle)
+        .map(|p| at + p)
+}
+
+/// How many times `needle` occurs in `b`, a word at a time.
+pub fn count_byte(b: &[u8], needle: u8) -> usize {
+    let mut chunks = b.chunks_exact(WORD);
+    let mut n = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or([0; WORD]));
+        n += matches(w, needle).count_ones() as usize;
+    }
+    n + chunks.remainder().iter().filter(|c| **c == needle).count()
+}
+
+/// The lines of a text exactly as [`str::lines`] gives them (split at `\n`, a `\r` before it
+/// removed, no empty last line), found with [`find_byte`].
+pub(crate) struct Lines<'a>(pub(crate) &'a str);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.0.is_empty() {
+            return None;
+        }
+        match find_byte(self.0.as_bytes(), b'\n') {
+            // `\n` is ASCII: both sides are on character boundaries.
+            Some(i) => {
+                let line = self.0.get(..i)?;
+                self.0 = self.0.get(i + 1..)?;
+                Some(line.strip_suffix('\r').unwrap_or(line))
+            }
+            None => Some(std::mem::take(&mut self.0)),
+        }
+    }
+}
+
 /// A decimal number within `min..=max` (ipvsadm's `string_to_number`).
 pub(crate) fn parse_u32_in(s: &str, min: u32, max: u32) -> Option<u32> {
     if s.is_empty() || s.len() > 10 {
@@ -124,6 +192,74 @@ pub(crate) fn parse_v4(s: &str) -> Option<Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_str_lines() {
+        let texts = [
+            "",
+            "\n",
+            "\n\n",
+            "a",
+            "a\n",
+            "a\r\n",
+            "a\r",
+            "a\r\r\n",
+            "a\nb",
+            "a\n\nb\n",
+            "-a -t 10.1.0.1:80 -r 10.2.0.1:80 -g -w 1\r\n-A -t 10.1.0.1:80 -s wrr\n\n# c\n",
+            "ünï\ncödé\r\n\u{1F600}\n",
+        ];
+        for t in texts {
+            assert_eq!(
+                Lines(t).collect::<Vec<_>>(),
+                t.lines().collect::<Vec<_>>(),
+                "{t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn find_and_count_agree_with_plain_loops_at_every_offset() {
+        // Every position of the needle relative to the 8-byte words, neighbours of every value
+        // (the carry trap of the usual zero-byte test: 0x01 right after a match, 0x80, 0xff).
+        let fill: Vec<u8> = (0..=255u8)
+            .chain([0x0a, 0x0b, 0x09, 0x01, 0x80, 0xff])
+            .collect();
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut b: Vec<u8> = fill
+                    .iter()
+                    .cycle()
+                    .skip(at * 7)
+                    .take(len)
+                    .copied()
+                    .collect();
+                b.retain(|c| *c != b'\n');
+                b.truncate(len.saturating_sub(1));
+                if at <= b.len() {
+                    b.insert(at, b'\n');
+                }
+                let want = b.iter().position(|c| *c == b'\n');
+                assert_eq!(find_byte(&b, b'\n'), want, "{b:?}");
+                assert_eq!(
+                    count_byte(&b, b'\n'),
+                    b.iter().filter(|c| **c == b'\n').count()
+                );
+                for needle in [0u8, 1, 0x7f, 0x80, 0xff, b':'] {
+                    assert_eq!(
+                        find_byte(&b, needle),
+                        b.iter().position(|c| *c == needle),
+                        "{needle} in {b:?}"
+                    );
+                    assert_eq!(
+                        count_byte(&b, needle),
+                        b.iter().filter(|c| **c == needle).count(),
+                        "{needle} in {b:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn addresses() {

@@ -19,6 +19,7 @@ mod order;
 pub mod restore;
 pub mod save;
 
+pub use lex::count_byte;
 pub use list::{list, Layout, ListOptions};
 pub use order::sort_table;
 pub use restore::{parse, parse_at, LineError, Parsed, RestoreError};

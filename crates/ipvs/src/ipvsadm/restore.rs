@@ -16,7 +16,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::args::{parse_words_into, Item, Opt, Parsed as OptionList};
-use super::lex::{parse_addr_port, parse_fwmark, parse_u32_in, Words};
+use super::lex::{count_byte, parse_addr_port, parse_fwmark, parse_u32_in, Lines, Words};
 use crate::model::{
     AddressFamily, DestKey, Destination, Forwarding, Netmask, Protocol, Scheduler, Service,
     ServiceFlags, ServiceKey, Timeouts, Tunnel, TunnelFlags, TunnelType,
@@ -88,14 +88,14 @@ pub fn parse(text: &str) -> Result<Parsed, RestoreError> {
 /// [`parse`] of a piece of a text whose first line is line `first_line` of the whole (so that a
 /// caller may parse the pieces of a large text on several threads and join the results).
 pub fn parse_at(text: &str, first_line: usize) -> Result<Parsed, RestoreError> {
-    let n = text.bytes().filter(|b| *b == b'\n').count() + 1;
+    let n = count_byte(text.as_bytes(), b'\n') + 1;
     let mut out = Parsed {
         ops: Vec::with_capacity(n),
         lines: Vec::with_capacity(n),
     };
     let mut errors = Vec::new();
     let mut bufs = Buffers::default();
-    for (idx, raw) in text.lines().enumerate() {
+    for (idx, raw) in Lines(text).enumerate() {
         let line = idx + first_line;
         match parse_line_with(raw, &mut bufs) {
             Ok(Some(op)) => {
