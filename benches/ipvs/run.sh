@@ -11,13 +11,14 @@
 # `dump`, `director ipvs save` (both text printers write the same bytes, checked). Each
 # contender's namespace is flushed (`ipvsadm -C`) and deleted, and the CPUs left to settle, before
 # the next one runs (the services of every namespace share one kernel hash table).
-# Times are milliseconds; ratios are to the floor of the same round. RUNS (default 3) rounds; a
-# closing "best of" line per size compares each contender's fastest round (interference from the
-# rest of the machine only ever adds time).
+# Times are milliseconds; ratios are to the floor of the same round. RUNS (default 5) rounds; two
+# closing lines per size: "best of" compares each contender's fastest round (interference from the
+# rest of the machine only ever adds time), "median" the median of the per-round ratios (each
+# round's contenders ran back to back, so a slow spell of the host hits them alike).
 set -u
 BIN=${1:?usage: run.sh DIRECTOR_BIN [SIZES]}
 SIZES=${2:-1000 10000}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 R=10
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 FLOOR_SRC=$REPO/../shared/lab/floor/ipvs-floor.c
@@ -28,6 +29,7 @@ gcc -O2 -o "$FLOOR" "$FLOOR_SRC" || { echo "cannot build the floor from $FLOOR_S
 
 ms() { local s e; s=$(date +%s%N); "$@"; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 settle() { sync; sleep "${SETTLE:-2}"; }
 fresh() { ip netns add "$1" && ip netns exec "$1" ip link set lo up; }
 gone() { ip netns exec "$1" ipvsadm -C; ip netns del "$1"; settle; }
@@ -39,7 +41,7 @@ for N in $SIZES; do
   gen=$W/gen-$N.txt
   awk -v N="$N" -v R=$R 'BEGIN{for(s=0;s<N;s++){v=sprintf("10.1.%d.%d:80",int(s/250),s%250+1); print "-A -t " v " -s wrr";
     for(r=1;r<=R;r++) printf "-a -t %s -r 10.2.%d.%d:80 -g -w 1\n", v, s%200, r}}' > "$gen"
-  bA=; bF=; bD=; bsA=; bsF=; bsD=; blD=; blA=
+  bA=; bF=; bD=; bsA=; bsF=; bsD=; blD=; blA=; rR=; rS=; rRA=; rSA=
   min() { if [ -z "$1" ] || [ "$2" -lt "$1" ]; then echo "$2"; else echo "$1"; fi; }
   for run in $(seq 1 "$RUNS"); do
     # ipvsadm: the reference text of this table.
@@ -75,8 +77,11 @@ for N in $SIZES; do
     bA=$(min "$bA" "$tA"); bF=$(min "$bF" "$tF"); bD=$(min "$bD" "$tD")
     bsA=$(min "$bsA" "$sA"); bsF=$(min "$bsF" "$sF"); bsD=$(min "$bsD" "$sD")
     blA=$(min "$blA" "$lA"); blD=$(min "$blD" "$lD")
+    rR="$rR $(ratio "$tD" "$tF")"; rS="$rS $(ratio "$sD" "$sF")"
+    rRA="$rRA $(ratio "$tA" "$tF")"; rSA="$rSA $(ratio "$sA" "$sF")"
   done
   echo "best of $RUNS ${N}x$R: restore: ipvsadm -R $bA, floor $bF, director $bD ms (director/floor $(ratio "$bD" "$bF"), ipvsadm/floor $(ratio "$bA" "$bF")); save: ipvsadm -Sn $bsA, floor dump $bsF, director $bsD ms (director/floor $(ratio "$bsD" "$bsF"), ipvsadm/floor $(ratio "$bsA" "$bsF")); list: ipvsadm -Ln $blA, director $blD ms"
+  echo "median of $RUNS ${N}x$R per-round ratios: restore director/floor $(echo $rR | median) (rounds:$rR), ipvsadm/floor $(echo $rRA | median); save director/floor $(echo $rS | median) (rounds:$rS), ipvsadm/floor $(echo $rSA | median)"
 done
 rm -rf "$W"
 exit $fail

@@ -1,5 +1,8 @@
 //! Programs N services x R real servers into the current network namespace with one
-//! `Conn::apply`, then takes a checked snapshot; prints both times. The table matches the C
+//! `Conn::apply`, then reads the table twice: a plain read (one services dump, then each
+//! service's real servers: what the C floor's `dump` does, decoded) and a checked snapshot
+//! (`Conn::snapshot_report`: the same plus the verifying passes of docs/ipvs.md); prints the
+//! times, so that the cost of the verification shows in one process. The table matches the C
 //! floor's (`../shared/lab/floor/ipvs-floor.c add N R`): `ipvsadm -Sn` of both is identical.
 //!
 //! `apply_bench N R` (inside a fresh netns in the lab VM; build with `--release`).
@@ -39,9 +42,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let report = conn.apply(&ops).await?;
         let t_apply = t0.elapsed();
+        let t2 = Instant::now();
+        let services = conn.services().await?;
+        let mut dests = 0;
+        for s in &services {
+            dests += conn.destinations(&s.key).await?.len();
+        }
+        let t_plain = t2.elapsed();
         let t1 = Instant::now();
         let (table, snap) = conn.snapshot_report(8).await?;
         let t_snap = t1.elapsed();
+        println!(
+            "plain read {} services, {dests} real servers: {:.0} ms",
+            services.len(),
+            t_plain.as_secs_f64() * 1e3
+        );
         println!(
             "apply {} ops: {} ok, {:.0} ms (window {}, rcvbuf {}); snapshot {} services: {:.0} ms ({} dumps, {} tries)",
             ops.len(),
