@@ -180,9 +180,207 @@ impl InstanceConfig {
     }
 }
 
+/// A setting of [`InstanceConfig`] that cannot change while the instance runs: its VRRP
+/// identity (what peers see and match: VRID, version, addresses, source, password), the
+/// interface and sockets, and the state machine's settings read at start. Changing one means
+/// stopping the instance (a Master resigns) and starting it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConfigField {
+    /// `name`: the instance is matched by it.
+    Name,
+    /// `interface`: the sockets are bound to it.
+    Interface,
+    /// `vrid` (RFC 9568 - Section 5.2.3, the Virtual Rtr ID in every advert).
+    Vrid,
+    /// `version`: the wire format.
+    Version,
+    /// `vips`: the addresses adverts carry and the family of everything.
+    Vips,
+    /// `priority` crossing 255 (address owner, RFC 9568 - Section 5.2.4) either way.
+    Owner,
+    /// `advert_interval`: the state machine's timers.
+    AdvertInterval,
+    /// `unicast_src`: the adverts' source and the tie-break address.
+    UnicastSource,
+    /// `unicast_peers`: the socket's destinations and receive filter.
+    UnicastPeers,
+    /// `preempt` / `preempt_delay`: the state machine's settings.
+    Preempt,
+    /// `accept` (RFC 9568 Accept_Mode).
+    Accept,
+    /// `role`: VRRP-elected or role-driven.
+    Role,
+    /// `auth_pass` (VRRPv2): peers must match it.
+    AuthPass,
+}
+
+impl fmt::Display for ConfigField {
+    /// The field's name in [`InstanceConfig`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigField::Name => "name",
+            ConfigField::Interface => "interface",
+            ConfigField::Vrid => "vrid",
+            ConfigField::Version => "version",
+            ConfigField::Vips => "vips",
+            ConfigField::Owner => "priority (address owner, 255)",
+            ConfigField::AdvertInterval => "advert_interval",
+            ConfigField::UnicastSource => "unicast_src",
+            ConfigField::UnicastPeers => "unicast_peers",
+            ConfigField::Preempt => "preempt",
+            ConfigField::Accept => "accept",
+            ConfigField::Role => "role",
+            ConfigField::AuthPass => "auth_pass",
+        })
+    }
+}
+
+impl InstanceConfig {
+    /// The fields that differ between `self` (running) and `new` and need a restart, in
+    /// [`ConfigField`] order; empty when `new` can be applied in place
+    /// (`InstanceHandle::update`): a change of `notify`, `garp`, `track_interfaces`, `checks`,
+    /// or of `priority` within 1..=254.
+    pub fn restart_needed(&self, new: &InstanceConfig) -> Vec<ConfigField> {
+        let checks = [
+            (ConfigField::Name, self.name != new.name),
+            (ConfigField::Interface, self.interface != new.interface),
+            (ConfigField::Vrid, self.vrid != new.vrid),
+            (ConfigField::Version, self.version != new.version),
+            (ConfigField::Vips, self.vips != new.vips),
+            (
+                ConfigField::Owner,
+                (self.priority == 255) != (new.priority == 255),
+            ),
+            (
+                ConfigField::AdvertInterval,
+                self.advert_interval != new.advert_interval,
+            ),
+            (
+                ConfigField::UnicastSource,
+                self.unicast_src != new.unicast_src,
+            ),
+            (
+                ConfigField::UnicastPeers,
+                self.unicast_peers != new.unicast_peers,
+            ),
+            (
+                ConfigField::Preempt,
+                self.preempt != new.preempt || self.preempt_delay != new.preempt_delay,
+            ),
+            (ConfigField::Accept, self.accept != new.accept),
+            (ConfigField::Role, self.role != new.role),
+            (ConfigField::AuthPass, self.auth_pass != new.auth_pass),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, changed)| *changed)
+            .map(|(f, _)| f)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn base() -> InstanceConfig {
+        let vip = Vip {
+            addr: "192.0.2.10".parse().unwrap(),
+            prefix_len: 24,
+        };
+        InstanceConfig::new("vi", "eth0", 7, 100, vec![vip])
+    }
+
+    #[test]
+    fn what_changes_in_place_and_what_restarts() {
+        type Edit = fn(&mut InstanceConfig);
+        let cases: &[(&str, Edit, &[ConfigField])] = &[
+            ("nothing", |_| {}, &[]),
+            ("notify", |c| c.notify.master = Some("true".into()), &[]),
+            (
+                "garp",
+                |c| c.garp.refresh = Some(Duration::from_secs(60)),
+                &[],
+            ),
+            (
+                "track interface",
+                |c| {
+                    c.track_interfaces.push(TrackInterface {
+                        name: "eth1".into(),
+                        weight: 0,
+                    })
+                },
+                &[],
+            ),
+            ("priority", |c| c.priority = 254, &[]),
+            (
+                "priority to owner",
+                |c| c.priority = 255,
+                &[ConfigField::Owner],
+            ),
+            ("vrid", |c| c.vrid = 8, &[ConfigField::Vrid]),
+            (
+                "interface",
+                |c| c.interface = "eth1".into(),
+                &[ConfigField::Interface],
+            ),
+            (
+                "version",
+                |c| c.version = Version::V2,
+                &[ConfigField::Version],
+            ),
+            ("vips", |c| c.vips[0].prefix_len = 32, &[ConfigField::Vips]),
+            (
+                "family",
+                |c| c.vips[0].addr = "2001:db8::1".parse().unwrap(),
+                &[ConfigField::Vips],
+            ),
+            (
+                "interval",
+                |c| c.advert_interval = Centisecs(10),
+                &[ConfigField::AdvertInterval],
+            ),
+            (
+                "unicast",
+                |c| {
+                    c.unicast_src = Some("192.0.2.1".parse().unwrap());
+                    c.unicast_peers = vec!["192.0.2.2".parse().unwrap()];
+                },
+                &[ConfigField::UnicastSource, ConfigField::UnicastPeers],
+            ),
+            ("preempt", |c| c.preempt = false, &[ConfigField::Preempt]),
+            (
+                "preempt delay",
+                |c| c.preempt_delay = Duration::from_secs(1),
+                &[ConfigField::Preempt],
+            ),
+            ("accept", |c| c.accept = true, &[ConfigField::Accept]),
+            (
+                "role",
+                |c| c.role = RoleMode::External { fence: None },
+                &[ConfigField::Role],
+            ),
+            (
+                "password",
+                |c| c.auth_pass = Some(Masked("x".into())),
+                &[ConfigField::AuthPass],
+            ),
+            (
+                "name and vrid",
+                |c| {
+                    c.name = "other".into();
+                    c.vrid = 9;
+                },
+                &[ConfigField::Name, ConfigField::Vrid],
+            ),
+        ];
+        for (what, edit, want) in cases {
+            let old = base();
+            let mut new = base();
+            edit(&mut new);
+            assert_eq!(old.restart_needed(&new), *want, "{what}");
+        }
+    }
 
     #[test]
     fn password_is_masked_in_debug() {

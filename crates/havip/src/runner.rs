@@ -4,7 +4,7 @@
 //! ```text
 //!   InstanceHandle ──cmd (mpsc)──────────────┐
 //!   (set_external_weight, claim, release,    │
-//!    shutdown)                               ▼
+//!    update, shutdown)                       ▼
 //!   VrrpSocket.recv ──datagram──► ┌──────────────────────┐ ──► VrrpSocket.send_to (adverts)
 //!   (decode / drop by reason)     │   driver task         │ ──► Netlink add/remove VIP
 //!   check tasks ──CheckState──┐   │   fsm::Instance       │       (retry with backoff)
@@ -12,29 +12,42 @@
 //!      (track mpsc)               │   sleep_until(next_   │ ──► notify task (mpsc, serial)
 //!                                 │     deadline)         │
 //!                                 └──────────────────────┘
-//!                                    │ status (watch)    │ events (broadcast)
-//!                                    ▼                   ▼
-//!                               InstanceStatus      InstanceEvent  (director: status, logs)
+//!                                    │ status (watch)    │ events (broadcast)  │ role (watch)
+//!                                    ▼                   ▼                     ▼
+//!                               InstanceStatus      InstanceEvent          Role (owner: gating)
+//!                                              TakeoverRequest (mpsc, optional) ──► owner
 //! ```
+//!
+//! Three outputs, three uses: the status (every change, counters included: `director status`),
+//! the events stream (transitions and VIP failures for logs; a slow reader may lag and miss
+//! some), and the [`Role`] (level-triggered, changes only with state / VIPs held / reason: what
+//! an owner gates work on). With a [`TakeoverGate`] ([`start_with`]) the VIPs go up on a
+//! takeover only after the owner answers (or a timeout), see [`role`].
 //!
 //! Every failure inside the loop (a send, a netlink request, a notify command) is logged with
 //! `tracing`, counted in [`Counters`] and retried where it matters (VIPs, with backoff); none ends
 //! the task. A missing interface or source address is a FAULT with a reason, not an error: the
-//! driver attaches when link / address events (or a retry with backoff) find it. On every exit path (shutdown, handle dropped) the VIPs are removed.
+//! driver attaches when link / address events (or a retry with backoff) find it. On every exit
+//! path (shutdown, handle dropped) the VIPs are removed. An instance that is not Master makes
+//! sure its VIPs are not on the interface (at start, on attach, on entering Backup or FAULT), so
+//! a process restarted after a SIGKILL does not keep the VIP its peer has taken over.
 
 mod driver;
 mod effects;
+pub mod role;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 
-use crate::config::{InstanceConfig, Vip};
+use crate::config::{ConfigField, InstanceConfig, Vip};
 use crate::fsm::State;
 use crate::net::NetError;
+pub use role::{
+    Role, StartOptions, TakeoverGate, TakeoverRequest, TransitionReason, DEFAULT_TAKEOVER_TIMEOUT,
+};
 
 /// Why an instance could not start, or a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +93,23 @@ pub enum Error {
     /// The instance's task has ended.
     #[error("instance {0} is not running")]
     Stopped(String),
+    /// [`InstanceHandle::update`] with a change to the instance's VRRP identity (or to a setting
+    /// that is only read at start): stop it and start it with the new configuration instead.
+    #[error("instance {instance}: {} cannot change in place: restart the instance", fields_list(.fields))]
+    RestartNeeded {
+        /// The instance.
+        instance: String,
+        /// Every changed field that needs a restart (never empty).
+        fields: Vec<ConfigField>,
+    },
+}
+
+fn fields_list(fields: &[ConfigField]) -> String {
+    fields
+        .iter()
+        .map(|f| f.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A state change as published on the events stream and in the status.
@@ -176,17 +206,20 @@ enum Command {
     ExternalWeight(i32),
     Claim(oneshot::Sender<Result<(), Error>>),
     Release(oneshot::Sender<Result<(), Error>>),
+    Update(Box<InstanceConfig>, oneshot::Sender<Result<(), Error>>),
     Shutdown,
 }
 
-/// The handle of a running instance.
-#[derive(Debug)]
+/// The handle of a running instance. Clones share the instance: any of them may command it;
+/// it resigns and stops on [`InstanceHandle::shutdown`] from any clone, or when the last clone
+/// is dropped.
+#[derive(Debug, Clone)]
 pub struct InstanceHandle {
     name: String,
     cmd: mpsc::UnboundedSender<Command>,
     status: watch::Receiver<InstanceStatus>,
+    role: watch::Receiver<Role>,
     events: broadcast::Sender<InstanceEvent>,
-    task: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Command {
@@ -195,6 +228,7 @@ impl std::fmt::Debug for Command {
             Command::ExternalWeight(w) => write!(f, "ExternalWeight({w})"),
             Command::Claim(_) => write!(f, "Claim"),
             Command::Release(_) => write!(f, "Release"),
+            Command::Update(..) => write!(f, "Update"),
             Command::Shutdown => write!(f, "Shutdown"),
         }
     }
@@ -215,18 +249,27 @@ impl std::fmt::Debug for Command {
 /// Master_Down_Interval before becoming Master; an address owner (priority 255) becomes Master
 /// at once.
 pub async fn start(cfg: InstanceConfig) -> Result<InstanceHandle, Error> {
+    start_with(cfg, StartOptions::default()).await
+}
+
+/// [`start`] with options: `opts.takeover` makes every VRRP takeover wait for the owner before
+/// the VIPs go up (see [`TakeoverGate`]). With `StartOptions::default()` this is [`start`].
+pub async fn start_with(cfg: InstanceConfig, opts: StartOptions) -> Result<InstanceHandle, Error> {
     let name = cfg.name.clone();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (events_tx, _) = broadcast::channel(256);
-    let driver = driver::Driver::open(cfg, cmd_rx, events_tx.clone()).await?;
+    let driver = driver::Driver::open(cfg, opts, cmd_rx, events_tx.clone()).await?;
     let status = driver.status_receiver();
-    let task = tokio::spawn(driver.run());
+    let role = driver.role_receiver();
+    // The task is detached: it ends on Shutdown or when every handle is gone, and the end is
+    // seen as the status channel closing.
+    drop(tokio::spawn(driver.run()));
     Ok(InstanceHandle {
         name,
         cmd: cmd_tx,
         status,
+        role,
         events: events_tx,
-        task,
     })
 }
 
@@ -241,9 +284,32 @@ impl InstanceHandle {
         self.status.clone()
     }
 
-    /// A receiver of the instance's events (state changes with reasons and timestamps).
+    /// A receiver of the instance's events (state changes with reasons and timestamps). For
+    /// logs: a reader more than 256 events behind misses some (`RecvError::Lagged`); gate work
+    /// on [`InstanceHandle::role`] instead.
     pub fn events(&self) -> broadcast::Receiver<InstanceEvent> {
         self.events.subscribe()
+    }
+
+    /// A receiver of the instance's [`Role`]: level-triggered, it changes only when the state,
+    /// `vips_held` or the reason changes (never on an advert or a counter), and always holds
+    /// the latest value. It closes when the instance has stopped.
+    pub fn role(&self) -> watch::Receiver<Role> {
+        self.role.clone()
+    }
+
+    /// Applies `new` without leaving the current state, when it differs from the running
+    /// configuration only in settings outside the VRRP identity: notify commands, GARP
+    /// settings, tracked interfaces and checks (unchanged checks keep their state), and the
+    /// priority of a non-owner (the new effective priority is advertised at once when Master,
+    /// so a Backup may preempt). Anything else ([`InstanceConfig::restart_needed`]) is refused
+    /// with [`Error::RestartNeeded`] and nothing is changed.
+    pub async fn update(&self, new: InstanceConfig) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::Update(Box::new(new), tx))
+            .map_err(|_| Error::Stopped(self.name.clone()))?;
+        rx.await.map_err(|_| Error::Stopped(self.name.clone()))?
     }
 
     /// Sets the weight pushed by the owner of the instance (e.g. the director's real-server
@@ -272,10 +338,13 @@ impl InstanceHandle {
     }
 
     /// Resigns and stops: a Master sends a priority-0 advert (the backup takes over after
-    /// Skew_Time), the VIPs are removed, the stop notify runs; returns when all is done.
+    /// Skew_Time), the VIPs are removed, the stop notify runs; returns when all is done (also
+    /// when called on a clone, or when the instance had already stopped).
     pub async fn shutdown(self) {
         let _ = self.cmd.send(Command::Shutdown);
-        let _ = self.task.await;
+        let mut status = self.status;
+        // The driver owns the only sender: the channel closes when its task has ended.
+        while status.changed().await.is_ok() {}
     }
 }
 

@@ -45,6 +45,61 @@ fn crash_of_the_master_backup_takes_over_within_master_down_interval() {
         last.reason
     );
     assert!(has_addr(&b, VIP));
+    assert!(has_addr(&a, VIP), "the crashed master's VIP is still there");
+
+    // The crashed node restarts as BACKUP (preempt off): it removes the leftover VIP at once,
+    // so exactly one node holds it (keepalived does the same within ~60 ms).
+    let mut c = cfg("vi", 71, 200, "192.0.2.100/24");
+    c.preempt = false;
+    let t0 = Instant::now();
+    let na = Node::start(a.clone(), c);
+    na.wait_state(State::Backup, Duration::from_secs(1));
+    while has_addr(&a, VIP) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "the restarted BACKUP keeps the crashed master's VIP"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(na.state(), State::Backup);
+    assert!(!has_addr(&a, VIP) && has_addr(&b, VIP), "VIP on b only");
+    assert!(!na.status.borrow().vips_held);
+    assert_eq!(nb.state(), State::Master);
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn a_leftover_vip_is_removed_at_start_in_fault_and_on_attach() {
+    let lan = Lan::new();
+    let a = lan.host("192.0.2.1/24");
+    // Link down at start: FAULT, and a VIP left on the interface by a killed process goes.
+    a.ip(&["addr", "add", "192.0.2.100/24", "dev", "eth0"])
+        .unwrap();
+    a.ip(&["link", "set", "eth0", "down"]).unwrap();
+    let na = Node::start(a.clone(), cfg("vi", 73, 100, "192.0.2.100/24"));
+    na.wait_state(State::Fault, Duration::from_secs(1));
+    na.wait(Duration::from_secs(1), "leftover removed in FAULT", |_| {
+        !has_addr(&a, VIP)
+    });
+    na.shutdown();
+
+    // Started before its interface's source address exists (the interface only carries the
+    // leftover VIP, which is never a source): FAULT; the address appears, the instance attaches
+    // as BACKUP and removes the leftover on attach.
+    let b = lan.host("192.0.2.2/24");
+    b.ip(&["addr", "flush", "dev", "eth0"]).unwrap();
+    b.ip(&["addr", "add", "192.0.2.100/24", "dev", "eth0"])
+        .unwrap();
+    let mut c = cfg("vi", 74, 100, "192.0.2.100/24");
+    c.preempt = false;
+    let nb = Node::start(b.clone(), c);
+    nb.wait_state(State::Fault, Duration::from_secs(1));
+    b.ip(&["addr", "add", "192.0.2.2/24", "dev", "eth0"])
+        .unwrap();
+    nb.wait(Duration::from_secs(2), "attached, leftover removed", |s| {
+        s.state != State::Fault && !has_addr(&b, VIP)
+    });
 }
 
 #[test]

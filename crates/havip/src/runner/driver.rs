@@ -1,11 +1,14 @@
 //! The driver task of one instance: opens everything in [`Driver::open`], then [`Driver::run`]
 //! loops over commands, datagrams, timers and tracking until shutdown (see the diagram in
 //! `runner.rs`). [`open`]: setup and attaching to the interface; [`link`]: link and address
-//! events, attach retries, detach; [`publish`]: claim/release, transitions, notify, status.
+//! events, attach retries, detach; [`publish`]: claim/release, transitions, notify, status and
+//! role; [`takeover`]: the takeover barrier; [`update`]: configuration changes in place.
 
 mod link;
 mod open;
 mod publish;
+mod takeover;
+mod update;
 
 use std::io;
 use std::net::IpAddr;
@@ -16,7 +19,10 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
 use super::effects::{AttachBackoff, GarpSchedule, NotifyJob, VipReconciler};
-use super::{Command, Counters, InstanceEvent, InstanceStatus, TransitionInfo};
+use super::{
+    Command, Counters, InstanceEvent, InstanceStatus, Role, TakeoverGate, TransitionInfo,
+    TransitionReason,
+};
 use crate::config::InstanceConfig;
 use crate::fsm::{Action, Event, Instance, Reason, State};
 use crate::net::socket::{IpHeaderError, Received};
@@ -66,6 +72,17 @@ pub(super) struct Driver {
     status_tx: watch::Sender<InstanceStatus>,
     origin: Instant,
     origin_wall: SystemTime,
+    role_tx: watch::Sender<Role>,
+    /// When the published state was entered, and why (the role's `since` and `reason`).
+    role_since: SystemTime,
+    role_reason: TransitionReason,
+    /// The owner's takeover barrier, when it asked for one at start.
+    takeover: Option<TakeoverGate>,
+    /// A takeover waiting for the owner (Master, VIPs not added yet).
+    pending: Option<takeover::Pending>,
+    /// Set while executing a batch of actions that entered Master under a gate: the request
+    /// goes out once the batch (with its transition) is done.
+    takeover_begin: bool,
     vip: VipReconciler,
     garp: GarpSchedule,
     notify_tx: Option<mpsc::UnboundedSender<NotifyJob>>,
@@ -80,6 +97,11 @@ impl Driver {
     /// A receiver of the status channel.
     pub(super) fn status_receiver(&self) -> watch::Receiver<InstanceStatus> {
         self.status_tx.subscribe()
+    }
+
+    /// A receiver of the role channel.
+    pub(super) fn role_receiver(&self) -> watch::Receiver<Role> {
+        self.role_tx.subscribe()
     }
 
     fn now(&self) -> Timestamp {
@@ -100,6 +122,11 @@ impl Driver {
             }
             self.retrack().await;
         }
+        if !self.vip.want && !self.vip.settled {
+            // Not Master (a role-driven instance starts as Backup; a VRRP one that entered
+            // Backup or FAULT has done this already): a VIP left by a killed process goes now.
+            self.ensure_vips_absent().await;
+        }
         self.publish();
         loop {
             let fsm_deadline = self
@@ -110,7 +137,11 @@ impl Driver {
             let garp_due = self.garp.next_due();
             let attach_due = self.attach_retry.due().filter(|_| self.att.is_none());
             let pause = self.rx_pause_until;
+            let waiting = self.pending.is_some();
             tokio::select! {
+                o = takeover::outcome(&mut self.pending), if waiting => {
+                    self.finish_takeover(o).await;
+                }
                 cmd = self.cmd_rx.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
                     Some(c) => self.on_command(c).await,
@@ -156,6 +187,10 @@ impl Driver {
             }
             Command::Release(reply) => {
                 let r = self.release().await;
+                let _ = reply.send(r);
+            }
+            Command::Update(cfg, reply) => {
+                let r = self.update(*cfg).await;
                 let _ = reply.send(r);
             }
             Command::Shutdown => {}
@@ -290,20 +325,34 @@ impl Driver {
         for a in actions {
             match a {
                 Action::SendAdvert { priority } => self.send_advert(priority).await,
+                Action::AddVips if self.takeover.is_some() => {
+                    // Gated: the VIPs go up when the owner answers (see `takeover`).
+                    self.takeover_begin = true;
+                }
                 Action::AddVips => {
                     self.vip.set_want(true);
                     self.apply_vips().await;
                 }
                 Action::RemoveVips => {
+                    self.cancel_takeover();
                     self.garp.stop();
                     self.vip.set_want(false);
                     self.apply_vips().await;
+                }
+                Action::SendGratuitous if self.takeover_begin || self.pending.is_some() => {
+                    // Announced when the VIPs go up.
                 }
                 Action::SendGratuitous => {
                     self.garp.trigger(Instant::now());
                     self.garp_tick();
                 }
                 Action::Notify(t) => {
+                    if matches!(t.to, State::Backup | State::Fault) && t.from != State::Master {
+                        // Entering Backup or FAULT other than from Master (which removed its
+                        // VIPs just before): make sure none is left, e.g. by a killed process
+                        // that held them before this one started.
+                        self.ensure_vips_absent().await;
+                    }
                     let stepped_down = t.from == State::Master
                         && t.to == State::Backup
                         && matches!(
@@ -325,6 +374,17 @@ impl Driver {
                 }
             }
         }
+        if std::mem::take(&mut self.takeover_begin) && self.fsm.state() == State::Master {
+            self.begin_takeover().await;
+        }
+    }
+
+    /// Makes sure no VIP of this instance is on the interface ("address not there" counts as
+    /// done; a failure is retried with backoff like any removal).
+    pub(super) async fn ensure_vips_absent(&mut self) {
+        self.garp.stop();
+        self.vip.set_want(false);
+        self.apply_vips().await;
     }
 
     async fn send_advert(&mut self, priority: u8) {
@@ -420,6 +480,7 @@ impl Driver {
     /// times), run the stop notify, and wait for the notify queue to drain.
     async fn stop(mut self) {
         tracing::info!(instance = %self.cfg.name, "stopping");
+        self.cancel_takeover();
         let before = self.external.unwrap_or_else(|| self.fsm.state());
         if self.external.is_none() {
             let a = self.fsm.handle(Event::Shutdown, self.now());
@@ -429,7 +490,7 @@ impl Driver {
             self.publish_transition(
                 State::Master,
                 State::Initialize,
-                "shutdown".into(),
+                TransitionReason::Stopped,
                 self.now(),
             );
         }

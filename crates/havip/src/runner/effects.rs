@@ -25,11 +25,14 @@ pub struct VipReconciler {
 }
 
 impl VipReconciler {
-    /// Nothing wanted, nothing held.
+    /// Nothing wanted, and not yet known to be absent: a process that was killed (SIGKILL, OOM,
+    /// abort) leaves its VIPs on the interface, so the runner removes them once before it can
+    /// call the state settled ("address not there" counts as done). Starting as settled would
+    /// let a restarted Backup keep a crashed Master's VIP while the peer holds it too.
     pub fn new() -> VipReconciler {
         VipReconciler {
             want: false,
-            settled: true,
+            settled: false,
             backoff: RETRY_MIN,
             retry_at: None,
         }
@@ -163,6 +166,35 @@ impl GarpSchedule {
         self.remaining = self.repeat;
         self.next_send = Some(now);
         self.next_refresh = self.refresh.map(|r| now + r);
+    }
+
+    /// New settings (a configuration updated in place). `active`: the VIPs are up, so the
+    /// refresh re-arms from `now` with the new period; a running burst keeps going, cut to the
+    /// new `repeat`. `repeat == 0` stops everything.
+    pub fn reconfigure(
+        &mut self,
+        repeat: u32,
+        interval: Duration,
+        refresh: Option<Duration>,
+        active: bool,
+        now: Instant,
+    ) {
+        self.repeat = repeat;
+        self.interval = interval;
+        self.refresh = refresh;
+        if repeat == 0 {
+            self.stop();
+            return;
+        }
+        self.remaining = self.remaining.min(repeat);
+        if self.remaining == 0 {
+            self.next_send = None;
+        }
+        self.next_refresh = if active {
+            refresh.map(|r| now + r)
+        } else {
+            None
+        };
     }
 
     /// Stops bursts and refreshes (on leaving Master).
@@ -337,10 +369,34 @@ mod tests {
     }
 
     #[test]
+    fn a_new_reconciler_must_remove_before_it_is_settled() {
+        // A killed process leaves its VIPs behind: "nothing wanted" is not "nothing held" until
+        // a removal has been attempted (or the interface is known to be gone).
+        let mut r = VipReconciler::new();
+        assert!(!r.want && !r.settled, "a leftover may be on the interface");
+        assert_eq!(
+            r.retry_at(),
+            None,
+            "the first attempt is the caller's, at once"
+        );
+        r.set_want(false);
+        assert!(
+            !r.settled,
+            "asking for nothing again still asks for a removal"
+        );
+        r.attempted(false, Instant::now());
+        assert!(r.retry_at().is_some(), "a failed removal is retried");
+        r.attempted(true, Instant::now());
+        assert!(r.settled);
+        let mut r = VipReconciler::new();
+        r.interface_missing();
+        assert!(r.settled, "no interface: no address to remove");
+    }
+
+    #[test]
     fn vip_retry_backs_off_and_caps() {
         let t0 = Instant::now();
         let mut r = VipReconciler::new();
-        assert!(r.settled);
         r.set_want(true);
         assert!(!r.settled);
         assert_eq!(
@@ -380,6 +436,30 @@ mod tests {
         g.stop();
         assert_eq!(g.next_due(), None);
         assert!(!g.poll(t0 + ms(5000)));
+    }
+
+    #[test]
+    fn garp_reconfigure_rearms_the_refresh_only_while_active() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut g = GarpSchedule::new(3, ms(100), None);
+        g.trigger(t0);
+        assert!(g.poll(t0));
+        g.reconfigure(2, ms(50), Some(ms(1000)), true, t0 + ms(10));
+        assert_eq!(g.next_due(), Some(t0 + ms(100)), "the burst goes on");
+        assert!(g.poll(t0 + ms(100)));
+        assert!(g.poll(t0 + ms(150)), "new interval");
+        assert!(!g.poll(t0 + ms(200)), "cut to the new repeat");
+        assert_eq!(
+            g.next_due(),
+            Some(t0 + ms(1010)),
+            "refresh armed from the update"
+        );
+        g.reconfigure(2, ms(50), Some(ms(500)), false, t0 + ms(300));
+        assert_eq!(g.next_due(), None, "not Master: nothing to refresh");
+        g.trigger(t0 + ms(400));
+        g.reconfigure(0, ms(50), Some(ms(500)), true, t0 + ms(400));
+        assert_eq!(g.next_due(), None, "repeat 0 turns announcements off");
     }
 
     #[test]

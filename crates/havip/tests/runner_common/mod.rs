@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use havip::config::{InstanceConfig, Vip};
 use havip::fsm::State;
-use havip::runner::{self, InstanceStatus};
+use havip::runner::{self, InstanceStatus, Role, StartOptions};
 use havip::time::Centisecs;
 use testns::{Bridge, Netns};
 use tokio::sync::{mpsc, watch};
@@ -146,12 +146,18 @@ pub struct Node {
     pub ns: Arc<Netns>,
     ctl: mpsc::UnboundedSender<Ctl>,
     pub status: watch::Receiver<InstanceStatus>,
+    pub role: watch::Receiver<Role>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Node {
     /// Starts `cfg` inside `ns`; panics if the instance does not start.
     pub fn start(ns: Arc<Netns>, cfg: InstanceConfig) -> Node {
+        Node::start_with(ns, cfg, StartOptions::default())
+    }
+
+    /// Starts `cfg` inside `ns` with `opts` (`runner::start_with`).
+    pub fn start_with(ns: Arc<Netns>, cfg: InstanceConfig, opts: StartOptions) -> Node {
         let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
         let (st_tx, st_rx) = std::sync::mpsc::channel();
         let ns2 = ns.clone();
@@ -162,14 +168,14 @@ impl Node {
                     .build()
                     .expect("runtime");
                 rt.block_on(async move {
-                    let h = match runner::start(cfg).await {
+                    let h = match runner::start_with(cfg, opts).await {
                         Ok(h) => h,
                         Err(e) => {
                             let _ = st_tx.send(Err(e.to_string()));
                             return;
                         }
                     };
-                    let _ = st_tx.send(Ok(h.status()));
+                    let _ = st_tx.send(Ok((h.status(), h.role())));
                     while let Some(c) = ctl_rx.recv().await {
                         match c {
                             Ctl::Shutdown => break,
@@ -201,7 +207,7 @@ impl Node {
             })
             .expect("enter netns");
         });
-        let status = st_rx
+        let (status, role) = st_rx
             .recv_timeout(Duration::from_secs(10))
             .expect("instance start reported")
             .expect("instance started");
@@ -209,6 +215,7 @@ impl Node {
             ns,
             ctl: ctl_tx,
             status,
+            role,
             thread: Some(thread),
         }
     }

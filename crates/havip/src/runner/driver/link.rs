@@ -147,6 +147,10 @@ impl Driver {
             self.apply_vips().await;
             self.garp.trigger(Instant::now());
             self.garp_tick();
+        } else {
+            // Not Master: an interface that was there all along (the first attach failed for
+            // want of an address) may carry a VIP left by a killed process.
+            self.ensure_vips_absent().await;
         }
         let up = match self.netlink.link_state(index).await {
             Ok(l) => l.is_some_and(|l| l.up),

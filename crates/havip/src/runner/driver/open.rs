@@ -7,10 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{Driver, TrackedLink};
-use crate::config::{InstanceConfig, RoleMode};
+use crate::config::{CheckConfig, InstanceConfig, RoleMode, TrackInterface};
 use crate::fsm::{self, Instance, State};
 use crate::net::garp::Announcer;
 use crate::net::iface::Interface;
@@ -19,7 +20,9 @@ use crate::net::vip::{LinkMonitor, Netlink};
 use crate::net::NetError;
 use crate::packet::{self, Advert, Auth, Version};
 use crate::runner::effects::{spawn_notifier, AttachBackoff, GarpSchedule, VipReconciler};
-use crate::runner::{Command, Counters, Error, InstanceEvent, InstanceStatus};
+use crate::runner::{
+    Command, Counters, Error, InstanceEvent, InstanceStatus, Role, StartOptions, TransitionReason,
+};
 use crate::track::{spawn_check, CheckState};
 
 fn config_error(cfg: &InstanceConfig, detail: impl Into<String>) -> Error {
@@ -174,12 +177,68 @@ fn placeholder(v6: bool) -> IpAddr {
     }
 }
 
+/// Looks a tracked link up (its index and whether it is up now); a missing link is down until
+/// the link monitor reports it.
+pub(super) async fn track_link(
+    netlink: &Netlink,
+    instance: &str,
+    t: &TrackInterface,
+) -> TrackedLink {
+    let index = nix::net::if_::if_nametoindex(t.name.as_str()).ok();
+    let up = match index {
+        Some(i) => match netlink.link_state(i).await {
+            Ok(l) => l.is_some_and(|l| l.up),
+            Err(e) => {
+                // Counted as down until the link monitor reports it.
+                tracing::warn!(instance = %instance, link = %t.name, error = %e,
+                    "tracked link state unknown");
+                false
+            }
+        },
+        None => false,
+    };
+    TrackedLink {
+        name: t.name.clone(),
+        index,
+        weight: t.weight,
+        up,
+    }
+}
+
+/// Starts one task per check and a forwarder that tags its states with the check's index; the
+/// tasks (to abort) and the receiver of `(index, state)`.
+pub(super) fn spawn_checks(
+    checks: &[CheckConfig],
+) -> (
+    Vec<JoinHandle<()>>,
+    mpsc::UnboundedReceiver<(usize, CheckState)>,
+) {
+    let (track_tx, track_rx) = mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for (i, c) in checks.iter().enumerate() {
+        let (mut rx, h) = spawn_check(c.check.clone());
+        let tx = track_tx.clone();
+        let fwd = tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let st = rx.borrow_and_update().clone();
+                if tx.send((i, st)).is_err() {
+                    return;
+                }
+            }
+        });
+        tasks.push(h);
+        tasks.push(fwd);
+    }
+    (tasks, track_rx)
+}
+
 impl Driver {
     /// Validates the configuration, opens netlink, starts the checks and tries once to attach
     /// to the interface; nothing is changed on the host yet. Only a configuration that can
     /// never run (or a netlink socket that cannot be opened at all) is an error.
     pub(in crate::runner) async fn open(
         cfg: InstanceConfig,
+        opts: StartOptions,
         cmd_rx: mpsc::UnboundedReceiver<Command>,
         events: broadcast::Sender<InstanceEvent>,
     ) -> Result<Driver, Error> {
@@ -214,42 +273,9 @@ impl Driver {
         };
         let mut tracked_links = Vec::new();
         for t in &cfg.track_interfaces {
-            let index = nix::net::if_::if_nametoindex(t.name.as_str()).ok();
-            let up = match index {
-                Some(i) => match netlink.link_state(i).await {
-                    Ok(l) => l.is_some_and(|l| l.up),
-                    Err(e) => {
-                        // Counted as down until the link monitor reports it.
-                        tracing::warn!(instance = %cfg.name, link = %t.name, error = %e,
-                            "tracked link state unknown");
-                        false
-                    }
-                },
-                None => false,
-            };
-            tracked_links.push(TrackedLink {
-                name: t.name.clone(),
-                index,
-                weight: t.weight,
-                up,
-            });
+            tracked_links.push(track_link(&netlink, &cfg.name, t).await);
         }
-        let (track_tx, track_rx) = mpsc::unbounded_channel();
-        let mut check_tasks = Vec::new();
-        for (i, c) in cfg.checks.iter().enumerate() {
-            let (mut rx, h) = spawn_check(c.check.clone());
-            let tx = track_tx.clone();
-            let fwd = tokio::spawn(async move {
-                while rx.changed().await.is_ok() {
-                    let st = rx.borrow_and_update().clone();
-                    if tx.send((i, st)).is_err() {
-                        return;
-                    }
-                }
-            });
-            check_tasks.push(h);
-            check_tasks.push(fwd);
-        }
+        let (check_tasks, track_rx) = spawn_checks(&cfg.checks);
         let fsm = Instance::new(fsm::Config {
             vrid: cfg.vrid,
             priority: cfg.priority,
@@ -278,6 +304,13 @@ impl Driver {
             counters: Counters::default(),
         };
         let (status_tx, _) = watch::channel(status);
+        let origin_wall = SystemTime::now();
+        let (role_tx, _) = watch::channel(Role {
+            state: State::Initialize,
+            vips_held: false,
+            since: origin_wall,
+            reason: TransitionReason::Created,
+        });
         Ok(Driver {
             garp: GarpSchedule::new(cfg.garp.repeat, cfg.garp.interval, cfg.garp.refresh),
             checks: vec![CheckState::Unknown; cfg.checks.len()],
@@ -300,7 +333,13 @@ impl Driver {
             events,
             status_tx,
             origin: Instant::now(),
-            origin_wall: SystemTime::now(),
+            origin_wall,
+            role_tx,
+            role_since: origin_wall,
+            role_reason: TransitionReason::Created,
+            takeover: opts.takeover,
+            pending: None,
+            takeover_begin: false,
             vip: VipReconciler::new(),
             notify_tx: Some(notify_tx),
             notifier: Some(notifier),

@@ -5,7 +5,7 @@ use super::{Driver, FENCE_TIMEOUT};
 use crate::config::RoleMode;
 use crate::fsm::{State, Transition};
 use crate::runner::effects::{run_fence, NotifyJob};
-use crate::runner::{Error, InstanceEvent, InstanceStatus, TransitionInfo};
+use crate::runner::{Error, InstanceEvent, InstanceStatus, Role, TransitionInfo, TransitionReason};
 use crate::time::Timestamp;
 use tokio::time::Instant;
 
@@ -37,12 +37,7 @@ impl Driver {
         self.garp.trigger(Instant::now());
         self.garp_tick();
         self.external = Some(State::Master);
-        self.publish_transition(
-            state,
-            State::Master,
-            "claimed by external decision".into(),
-            self.now(),
-        );
+        self.publish_transition(state, State::Master, TransitionReason::Claimed, self.now());
         Ok(())
     }
 
@@ -55,12 +50,7 @@ impl Driver {
         self.apply_vips().await;
         if state != State::Backup {
             self.external = Some(State::Backup);
-            self.publish_transition(
-                state,
-                State::Backup,
-                "released by external decision".into(),
-                self.now(),
-            );
+            self.publish_transition(state, State::Backup, TransitionReason::Released, self.now());
         }
         Ok(())
     }
@@ -69,22 +59,25 @@ impl Driver {
         if t.to != State::Master {
             self.garp.stop();
         }
-        self.publish_transition(t.from, t.to, t.reason.to_string(), t.at);
+        self.publish_transition(t.from, t.to, TransitionReason::Vrrp(t.reason), t.at);
     }
 
     pub(super) fn publish_transition(
         &mut self,
         from: State,
         to: State,
-        reason: String,
+        why: TransitionReason,
         at: Timestamp,
     ) {
+        let reason = why.to_string();
         let info = TransitionInfo {
             from,
             to,
             reason: reason.clone(),
             at: self.origin_wall + at.since_origin(),
         };
+        self.role_since = info.at;
+        self.role_reason = why;
         tracing::info!(instance = %self.cfg.name, %from, %to, %reason, "state change");
         self.last_transition = Some(info.clone());
         let _ = self.events.send(InstanceEvent::Transition {
@@ -145,11 +138,12 @@ impl Driver {
             (Some(_), _) => None,
             (None, _) => self.fsm.master_address(),
         };
+        let vips_held = self.vip.want && self.vip.settled;
         let status = InstanceStatus {
             name: self.cfg.name.clone(),
             state,
             vips: self.cfg.vips.clone(),
-            vips_held: self.vip.want && self.vip.settled,
+            vips_held,
             master,
             effective_priority: self.fsm.priority(),
             fault_reason,
@@ -161,6 +155,21 @@ impl Driver {
                 false
             } else {
                 *s = status;
+                true
+            }
+        });
+        // The role wakes its readers only when one of its own fields changes.
+        let role = Role {
+            state,
+            vips_held,
+            since: self.role_since,
+            reason: self.role_reason,
+        };
+        self.role_tx.send_if_modified(|r| {
+            if *r == role {
+                false
+            } else {
+                *r = role;
                 true
             }
         });
