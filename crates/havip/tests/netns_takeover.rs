@@ -153,3 +153,116 @@ fn leaving_master_before_the_answer_cancels_the_takeover() {
     assert!(has_addr(&b, VIP));
     assert!(rx.try_recv().is_err(), "no new request while Backup");
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn update_in_place_keeps_the_state_and_refuses_identity_changes() {
+    let lan = Lan::new();
+    let a = lan.host("192.0.2.1/24");
+    let b = lan.host("192.0.2.2/24");
+    let na = Node::start(a.clone(), cfg("vi", 84, 200, "192.0.2.100/24"));
+    let nb = Node::start(b.clone(), cfg("vi", 84, 100, "192.0.2.100/24"));
+    na.wait_state(State::Master, Duration::from_secs(3));
+    nb.wait_state(State::Backup, Duration::from_secs(1));
+    let since = na.role.borrow().since;
+
+    // Notify and GARP on the Master: applied, no transition, VIP kept.
+    let mut c = cfg("vi", 84, 200, "192.0.2.100/24");
+    c.notify.master = Some("true".into());
+    c.garp.refresh = Some(Duration::from_millis(200));
+    na.update(c.clone()).expect("in place");
+    let before = na.status.borrow().counters.garp_sent;
+    na.wait(Duration::from_secs(2), "the new GARP refresh runs", |s| {
+        s.counters.garp_sent >= before + 3
+    });
+    assert_eq!(na.role.borrow().since, since, "no transition");
+    assert!(has_addr(&a, VIP));
+
+    // Identity changes are refused, nothing changed.
+    let mut bad = c.clone();
+    bad.vrid = 85;
+    bad.vips[0].prefix_len = 32;
+    match na.update(bad) {
+        Err(havip::runner::Error::RestartNeeded { fields, .. }) => assert_eq!(
+            fields,
+            vec![
+                havip::config::ConfigField::Vrid,
+                havip::config::ConfigField::Vips
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(na.state(), State::Master);
+
+    // A priority raised in place on the Backup: it preempts (the state machine learns the new
+    // priority as tracking would tell it), without a restart (no Startup transition).
+    let mut hi = cfg("vi", 84, 250, "192.0.2.100/24");
+    hi.notify = c.notify.clone();
+    nb.update(hi).expect("priority in place");
+    nb.wait_state(State::Master, Duration::from_secs(2));
+    na.wait_state(State::Backup, Duration::from_secs(1));
+    let role = *nb.role.borrow();
+    assert!(
+        matches!(
+            role.reason,
+            TransitionReason::Vrrp(havip::fsm::Reason::MasterDown(
+                havip::fsm::DownCause::Preempting { .. }
+            ))
+        ),
+        "{role:?}"
+    );
+    assert_eq!(nb.status.borrow().effective_priority, 250);
+    wait_vip(&b);
+    assert!(!has_addr(&a, VIP));
+
+    // A clone of the handle stops the instance like the original.
+    nb.shutdown_clone();
+    assert!(!has_addr(&b, VIP), "stopped through a clone: VIP removed");
+}
+
+fn wait_vip(ns: &testns::Netns) {
+    let t0 = Instant::now();
+    while !has_addr(ns, VIP) {
+        assert!(t0.elapsed() < Duration::from_secs(1), "VIP not added");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn checks_added_and_removed_in_place() {
+    use havip::config::{CheckConfig, CheckSpec};
+    use havip::track::ProbeSpec;
+    let lan = Lan::new();
+    let a = lan.host("192.0.2.1/24");
+    let base = cfg("vi", 86, 200, "192.0.2.100/24");
+    let na = Node::start(a.clone(), base.clone());
+    na.wait_state(State::Master, Duration::from_secs(3));
+    // A weight-0 check on a closed port: FAULT, VIP removed, without a restart.
+    let mut c = base.clone();
+    c.checks.push(CheckConfig {
+        check: CheckSpec {
+            name: "closed".into(),
+            probe: ProbeSpec::Tcp {
+                addr: "127.0.0.1:9".parse().unwrap(),
+            },
+            interval: Duration::from_millis(50),
+            timeout: Duration::from_millis(200),
+            rise: 1,
+            fall: 1,
+        },
+        weight: 0,
+    });
+    na.update(c).expect("checks change in place");
+    na.wait_state(State::Fault, Duration::from_secs(2));
+    assert!(!has_addr(&a, VIP), "FAULT removes the VIP");
+    let role = *na.role.borrow();
+    assert_eq!(
+        role.reason,
+        TransitionReason::Vrrp(havip::fsm::Reason::TrackFault)
+    );
+    // The check goes away: the fault clears, Master again (alone on the LAN).
+    na.update(base).expect("checks change in place");
+    na.wait_state(State::Master, Duration::from_secs(2));
+    wait_vip(&a);
+}

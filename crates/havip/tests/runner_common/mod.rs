@@ -139,6 +139,12 @@ enum Ctl {
     Release(std::sync::mpsc::Sender<Result<(), String>>),
     Weight(i32),
     Claim(std::sync::mpsc::Sender<Result<(), String>>),
+    Update(
+        Box<InstanceConfig>,
+        std::sync::mpsc::Sender<Result<(), runner::Error>>,
+    ),
+    /// Shut down through a clone of the handle, the original kept alive meanwhile.
+    ShutdownClone,
 }
 
 /// One running instance in its namespace.
@@ -199,6 +205,15 @@ impl Node {
                             Ctl::Weight(w) => h.set_external_weight(w),
                             Ctl::Claim(reply) => {
                                 let _ = reply.send(h.claim().await.map_err(|e| e.to_string()));
+                            }
+                            Ctl::Update(cfg, reply) => {
+                                let _ = reply.send(h.update(*cfg).await);
+                            }
+                            Ctl::ShutdownClone => {
+                                h.clone().shutdown().await;
+                                let closed = h.status().has_changed().is_err();
+                                assert!(closed, "a clone's shutdown stops the instance");
+                                return;
                             }
                         }
                     }
@@ -266,6 +281,22 @@ impl Node {
         let _ = self.ctl.send(Ctl::Release(tx));
         rx.recv_timeout(Duration::from_secs(10))
             .expect("release answered")
+    }
+
+    /// `InstanceHandle::update` with `cfg`.
+    pub fn update(&self, cfg: InstanceConfig) -> Result<(), runner::Error> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _ = self.ctl.send(Ctl::Update(Box::new(cfg), tx));
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("update answered")
+    }
+
+    /// Shuts the instance down through a clone of its handle and waits for the end.
+    pub fn shutdown_clone(mut self) {
+        let _ = self.ctl.send(Ctl::ShutdownClone);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("node thread");
+        }
     }
 
     /// Drops the instance's handle (no `shutdown` call) and waits a second with the runtime up.
