@@ -378,3 +378,83 @@ fn partition_and_heal_one_master_and_the_client_follows() {
     );
     assert!(!b.has_addr(VIP), "b released the VIP");
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn sighup_updates_notify_in_place_and_restarts_on_an_identity_change() {
+    let lan = Lan::new();
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
+    a.start(&instance("web", 59, 150, VIP24, ""));
+    b.start(&instance("web", 59, 100, VIP24, ""));
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("BACKUP", Duration::from_secs(1));
+    let since = |h: &netns_common::Host| {
+        h.status_json().expect("status")["instances"][0]["last_transition"]["at_unix_ms"].clone()
+    };
+    let (a_since, b_since) = (since(&a), since(&b));
+    let log = lan.dir.join("a.log");
+    let logged = |what: &str| std::fs::read_to_string(&log).is_ok_and(|l| l.contains(what));
+
+    // A notify command added: applied in place, the master keeps its VIP, no transition anywhere.
+    let marker = lan.dir.join("notified");
+    let notify = format!(
+        "    notify:\n      backup: \"touch {}\"\n",
+        marker.display()
+    );
+    a.write_config(&instance("web", 59, 150, VIP24, &notify));
+    a.signal("HUP");
+    wait_for(Duration::from_secs(2), "update logged", || {
+        logged("reload: updated in place")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !logged("reload: restarting"),
+        "a notify change restarted the instance"
+    );
+    assert_eq!(a.state().as_deref(), Some("MASTER"));
+    assert_eq!(since(&a), a_since, "no transition on a");
+    assert_eq!(since(&b), b_since, "b never took over");
+    assert!(a.has_addr(VIP) && !b.has_addr(VIP));
+
+    // The priority lowered in place below b's: a advertises it, b preempts, a becomes BACKUP
+    // and runs the notify command it learnt in place. Still no restart.
+    a.write_config(&instance("web", 59, 50, VIP24, &notify));
+    a.signal("HUP");
+    b.wait_state("MASTER", Duration::from_secs(2));
+    a.wait_state("BACKUP", Duration::from_secs(1));
+    wait_for(
+        Duration::from_secs(2),
+        "the notify given in place ran",
+        || marker.exists(),
+    );
+    assert!(
+        !logged("reload: restarting"),
+        "a priority change restarted the instance"
+    );
+    let reason = b.status_json().expect("status")["instances"][0]["last_transition"]["reason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(reason.contains("preempting"), "{reason}");
+    wait_for(Duration::from_secs(1), "VIP on b only", || {
+        holders(&[&a, &b]) == ["b"]
+    });
+
+    // An identity-side change (preempt off) restarts the instance (a BACKUP: nothing to hand
+    // over); it comes back as BACKUP.
+    a.write_config(&instance(
+        "web",
+        59,
+        50,
+        VIP24,
+        &format!("{notify}    preempt: false\n"),
+    ));
+    a.signal("HUP");
+    wait_for(Duration::from_secs(2), "restart logged", || {
+        logged("reload: restarting with new settings")
+    });
+    a.wait_state("BACKUP", Duration::from_secs(2));
+    assert_eq!(b.state().as_deref(), Some("MASTER"));
+    assert_eq!(holders(&[&a, &b]), ["b"]);
+}

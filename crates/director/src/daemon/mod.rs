@@ -10,6 +10,8 @@
 //!                              DRAIN_DEADLINE; socket file removed; exit 0
 //!          SIGHUP           ─► load + validate again: invalid: keep running, log every
 //!                              FILE:LINE:COL; valid: reload::diff(old, new) applied
+//!                              (identity changes restart an instance, the rest update it
+//!                              in place)
 //!  per instance: a task follows its events (havip logs the transitions themselves)
 //! ```
 
@@ -336,6 +338,25 @@ async fn reload_from(path: &Path, old: Config, running: &Arc<Mutex<Running>>) ->
                 }
                 if !add(&mut r, &inst).await {
                     failed.push(inst.name.clone());
+                }
+            }
+            Change::Update(inst) => {
+                let Some(i) = r.entries.iter().position(|e| e.cfg.name == inst.name) else {
+                    continue;
+                };
+                match r.entries[i].handle.update(convert::to_havip(&inst)).await {
+                    Ok(()) => {
+                        tracing::info!(instance = %inst.name, "reload: updated in place");
+                        r.entries[i].cfg = inst;
+                    }
+                    Err(err) => {
+                        tracing::warn!(instance = %inst.name, error = %err,
+                            "reload: cannot update in place, restarting");
+                        stop_one(r.entries.remove(i)).await;
+                        if !add(&mut r, &inst).await {
+                            failed.push(inst.name.clone());
+                        }
+                    }
                 }
             }
             Change::Add(inst) => {
