@@ -49,6 +49,16 @@ pub enum Command {
         #[arg(long)]
         status_socket: Option<PathBuf>,
     },
+    /// Remove the VIPs of a file's instances from their interfaces, unless a daemon answers on
+    /// its status socket: the unit's cleanup after a daemon that was killed (ExecStopPost).
+    Cleanup {
+        /// The YAML configuration file.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// Status socket path (overrides `global.status_socket`).
+        #[arg(long)]
+        status_socket: Option<PathBuf>,
+    },
     /// Show the running daemon's instances: state, VIPs, master, last transition.
     Status {
         /// Print the daemon's JSON document instead of a table.
@@ -109,6 +119,10 @@ pub fn main() -> ExitCode {
             config,
             status_socket,
         } => crate::daemon::main(&config, status_socket),
+        Command::Cleanup {
+            config,
+            status_socket,
+        } => crate::daemon::cleanup::main(&config, status_socket),
         Command::Status { json, socket } => crate::status::client_status(&socket, json),
         Command::Claim { instance, socket } => {
             crate::status::client_request(&socket, &format!("claim {instance}"))

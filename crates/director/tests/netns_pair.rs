@@ -458,3 +458,41 @@ fn sighup_updates_notify_in_place_and_restarts_on_an_identity_change() {
     assert_eq!(b.state().as_deref(), Some("MASTER"));
     assert_eq!(holders(&[&a, &b]), ["b"]);
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn cleanup_removes_a_killed_daemons_vip_but_never_a_running_ones() {
+    let lan = Lan::new();
+    let mut a = lan.host("a", "198.51.100.1/24");
+    a.start(&instance("web", 60, 150, VIP24, ""));
+    a.wait_state("MASTER", Duration::from_secs(3));
+    wait_for(Duration::from_secs(1), "VIP on a", || a.has_addr(VIP));
+    let cleanup = |a: &netns_common::Host| {
+        a.ns.command(BIN)
+            .args(["cleanup", "-c"])
+            .arg(a.config_path())
+            .output()
+            .expect("director cleanup")
+    };
+    // A daemon answers on the socket: it holds the VIP, the cleanup leaves it.
+    let out = cleanup(&a);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing removed"),
+        "{out:?}"
+    );
+    assert!(a.has_addr(VIP));
+    // Killed (systemd's ExecStopPost runs after this): the leftover goes.
+    a.crash();
+    assert!(a.has_addr(VIP));
+    let out = cleanup(&a);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("web: removed 198.51.100.100/24 from eth0"),
+        "{out:?}"
+    );
+    assert!(!a.has_addr(VIP));
+    // Nothing left: still success, nothing said.
+    let out = cleanup(&a);
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+}

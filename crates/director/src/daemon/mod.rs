@@ -15,6 +15,7 @@
 //!  per instance: a task follows its events (havip logs the transitions themselves)
 //! ```
 
+pub mod cleanup;
 mod control;
 pub mod convert;
 pub mod reload;
