@@ -7,6 +7,7 @@ use tokio::sync::oneshot;
 use tokio::time::{sleep_until, Instant};
 
 use super::Driver;
+use crate::fsm::State;
 use crate::runner::TakeoverRequest;
 
 /// A takeover waiting for the owner.
@@ -68,6 +69,10 @@ impl Driver {
     /// The wait is over (answer, dropped request or timeout): add the VIPs and announce them.
     pub(super) async fn finish_takeover(&mut self, o: Outcome) {
         self.pending = None;
+        if self.fsm.state() != State::Master {
+            // Leaving Master cancels the wait first; never add VIPs outside Master.
+            return;
+        }
         match o {
             Outcome::Ready => tracing::info!(instance = %self.cfg.name,
                 "takeover: the owner is ready; adding the VIPs"),
