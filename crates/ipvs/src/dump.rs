@@ -48,49 +48,6 @@ pub struct SnapshotReport {
     pub dumps: u32,
 }
 
-/// The same service with the same settings (counters ignored), compared without copying.
-fn same_settings_service(a: &Service, b: &Service) -> bool {
-    let Service {
-        key,
-        scheduler,
-        flags,
-        timeout,
-        netmask,
-        pe_name,
-        stats: _,
-    } = a;
-    *key == b.key
-        && *scheduler == b.scheduler
-        && *flags == b.flags
-        && *timeout == b.timeout
-        && *netmask == b.netmask
-        && *pe_name == b.pe_name
-}
-
-/// The same real server with the same settings (connection counts and counters ignored).
-fn same_settings_dest(a: &Destination, b: &Destination) -> bool {
-    let Destination {
-        addr,
-        port,
-        forwarding,
-        weight,
-        upper_threshold,
-        lower_threshold,
-        tunnel,
-        active_conns: _,
-        inactive_conns: _,
-        persist_conns: _,
-        stats: _,
-    } = a;
-    *addr == b.addr
-        && *port == b.port
-        && *forwarding == b.forwarding
-        && *weight == b.weight
-        && *upper_threshold == b.upper_threshold
-        && *lower_threshold == b.lower_threshold
-        && *tunnel == b.tunnel
-}
-
 enum Torn {
     Yes(String),
     Err(Error),
@@ -363,7 +320,7 @@ impl Conn {
                 || again
                     .iter()
                     .zip(&table.services)
-                    .any(|(a, e)| !same_settings_service(a, &e.service));
+                    .any(|(a, e)| !a.same_settings(&e.service));
             if differs {
                 return Err(Torn::Yes(format!(
                     "services changed during the read ({} then {})",
@@ -486,11 +443,8 @@ fn verify_dests(
         Err(e) => return Err(Torn::Err(e)),
     };
     report.dumps += 1;
-    let differs = again.len() != dests.len()
-        || again
-            .iter()
-            .zip(dests)
-            .any(|(a, b)| !same_settings_dest(a, b));
+    let differs =
+        again.len() != dests.len() || again.iter().zip(dests).any(|(a, b)| !a.same_settings(b));
     if differs {
         return Err(Torn::Yes(format!(
             "real servers of {key} changed during the read"

@@ -26,8 +26,8 @@ pub use conn::{BatchReport, Conn, Outcome};
 pub use dump::{SnapshotReport, SNAPSHOT_TRIES};
 pub use error::{DecodeError, Errno, Error, OpError, OpKind};
 pub use model::{
-    AddressFamily, DaemonState, DestKey, Destination, Forwarding, Info, Netmask, Protocol,
-    Scheduler, Service, ServiceEntry, ServiceFlags, ServiceKey, Stats, SyncDaemon, Table, Timeouts,
-    Tunnel, TunnelFlags, TunnelType,
+    AddressFamily, DaemonState, DestKey, Destination, Forwarding, Info, KeyedService, KeyedTable,
+    Netmask, Protocol, Scheduler, Service, ServiceEntry, ServiceFlags, ServiceKey, Stats,
+    SyncDaemon, Table, Timeouts, Tunnel, TunnelFlags, TunnelType,
 };
 pub use ops::Op;

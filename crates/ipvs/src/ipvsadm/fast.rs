@@ -78,15 +78,10 @@ pub(super) fn fast_line(raw: &str) -> Option<Op> {
             if w.next().is_some() {
                 return None;
             }
-            // Direct routing forces the service's port, as in the general parser.
-            let dport = if forwarding == Forwarding::DirectRoute {
-                port
-            } else {
-                rport
-            };
-            let mut d = Destination::new(IpAddr::V4(raddr), dport, forwarding);
+            let mut d = Destination::new(IpAddr::V4(raddr), rport, forwarding);
             d.weight = weight;
-            Some(Op::AddDest(key, d))
+            // Direct routing takes the service's port, as in the general parser.
+            Some(Op::AddDest(key, d.normalised_for(&key)))
         }
         _ => None,
     }

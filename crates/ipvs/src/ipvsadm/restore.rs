@@ -4,7 +4,8 @@
 //! `-e`, `-d`, `-Z` and `--set` as ipvsadm 1.31 (`ipvsadm.c`: `parse_options`,
 //! `process_options`, `generic_opt_check`, `tunnel_opt_check`) accepts them, with the same
 //! defaults: scheduler `wlc`, persistence timeout 360 s, weight 1, direct routing, a real server's
-//! port copied from the service (and forced to it for direct routing and tunnels).
+//! port copied from the service (and forced to it for direct routing and tunnels:
+//! [`Destination::normalised_for`](crate::model::Destination::normalised_for)).
 //!
 //! Differences from ipvsadm, all on the safe side: the whole text is parsed before anything is
 //! applied and every bad line is reported (ipvsadm applies lines until the first it cannot parse,
@@ -518,7 +519,7 @@ impl<'a> Line<'a> {
         if !is_fwmark && port == 0 && !svc.flags.persistent() {
             return Err("port 0 is only allowed for a persistent service (-p)".into());
         }
-        Ok(svc)
+        Ok(svc.normalised())
     }
 
     fn real_server(&self, key: &ServiceKey) -> Result<(IpAddr, u16), String> {
@@ -535,15 +536,8 @@ impl<'a> Line<'a> {
     }
 
     fn dest_def(&self, key: &ServiceKey) -> Result<Destination, String> {
-        let (addr, mut port) = self.real_server(key)?;
+        let (addr, port) = self.real_server(key)?;
         let fwd = self.fwd.unwrap_or(Forwarding::DirectRoute);
-        // ipvsadm: "The destination port must be equal to the service port if the
-        // IP_VS_CONN_F_TUNNEL or IP_VS_CONN_F_DROUTE is set" (not for fwmark services).
-        if let ServiceKey::Inet { port: p, .. } = key {
-            if matches!(fwd, Forwarding::Tunnel | Forwarding::DirectRoute) {
-                port = *p;
-            }
-        }
         if AddressFamily::of(&addr) != key.af() && fwd != Forwarding::Tunnel {
             return Err(format!(
                 "real server `{addr}` is {} but the service is {}: mixed families need tunnelling (-i)",
@@ -575,7 +569,8 @@ impl<'a> Line<'a> {
         if fwd == Forwarding::Tunnel {
             d.tunnel = self.tunnel()?;
         }
-        Ok(d)
+        // ipvsadm's rules (direct routing and tunnels take the service's port), in the model.
+        Ok(d.normalised_for(key))
     }
 
     /// ipvsadm's `tunnel_types_v_options`: ipip takes no option; gue needs --tun-port and takes

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::{fmt_addr_port, AddressFamily, Stats};
+use super::{fmt_addr_port, AddressFamily, ServiceKey, Stats};
 
 /// How packets reach a real server (`IP_VS_CONN_F_FWD_MASK` bits of `IPVS_DEST_ATTR_FWD_METHOD`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -192,6 +192,73 @@ impl Destination {
             addr: self.addr,
             port: self.port,
         }
+    }
+
+    /// True when `other` is the same real server with the same settings: address, port,
+    /// forwarding, tunnel settings, weight and both thresholds.
+    ///
+    /// Ignored: what the kernel counts (active, inactive and persistent connections, `stats`).
+    /// The tunnel settings are compared whatever the forwarding: this crate sends them with
+    /// every add and edit and the kernel stores them as sent (`__ip_vs_update_dest`), so compare
+    /// [normalised](Destination::normalised_for) destinations, whose tunnel is the default
+    /// unless they tunnel.
+    pub fn same_settings(&self, other: &Destination) -> bool {
+        // Destructured so that a new field cannot be forgotten here.
+        let Destination {
+            addr,
+            port,
+            forwarding,
+            weight,
+            upper_threshold,
+            lower_threshold,
+            tunnel,
+            active_conns: _,
+            inactive_conns: _,
+            persist_conns: _,
+            stats: _,
+        } = self;
+        *addr == other.addr
+            && *port == other.port
+            && *forwarding == other.forwarding
+            && *weight == other.weight
+            && *upper_threshold == other.upper_threshold
+            && *lower_threshold == other.lower_threshold
+            && *tunnel == other.tunnel
+    }
+
+    /// The real server as the kernel will hold it under the service `service`, so that
+    /// [`Destination::same_settings`] compares it with a snapshot by what matters. The rules
+    /// are ipvsadm's (`ipvsadm.c`, `process_options` and `tunnel_opt_check`), so that the
+    /// restore parser, a configuration and the kernel agree:
+    /// - direct routing and tunnelling take the service's port: "The destination port must be
+    ///   equal to the service port if the IP_VS_CONN_F_TUNNEL or IP_VS_CONN_F_DROUTE is set.
+    ///   Don't worry about this if fwmark is used." (packets reach such a real server unchanged,
+    ///   addressed to the virtual port);
+    /// - a real server that does not tunnel has the default tunnel settings (ipvsadm refuses
+    ///   `--tun-*` options without `-i`; the kernel would store and report them);
+    /// - no connection counts and no counters (reply-only).
+    ///
+    /// Not normalised, because the kernel refuses it rather than changing it: a negative weight,
+    /// `lower_threshold > upper_threshold` (ERANGE), a family other than the service's without
+    /// tunnelling (EINVAL). Validation is the caller's.
+    #[must_use]
+    pub fn normalised_for(mut self, service: &ServiceKey) -> Destination {
+        if let ServiceKey::Inet { port, .. } = service {
+            if matches!(
+                self.forwarding,
+                Forwarding::DirectRoute | Forwarding::Tunnel
+            ) {
+                self.port = *port;
+            }
+        }
+        if self.forwarding != Forwarding::Tunnel {
+            self.tunnel = Tunnel::default();
+        }
+        self.active_conns = 0;
+        self.inactive_conns = 0;
+        self.persist_conns = 0;
+        self.stats = None;
+        self
     }
 }
 

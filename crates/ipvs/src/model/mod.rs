@@ -6,6 +6,7 @@
 
 mod dest;
 mod kernel;
+mod keyed;
 mod service;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 pub use dest::{DestKey, Destination, Forwarding, Tunnel, TunnelFlags, TunnelType};
 pub use kernel::{DaemonState, Info, SyncDaemon, Timeouts};
+pub use keyed::{KeyedService, KeyedTable};
 pub use service::{
     AddressFamily, Netmask, Protocol, Scheduler, Service, ServiceFlags, ServiceKey, Stats,
 };

@@ -304,6 +304,13 @@ impl ServiceFlags {
         }
     }
 
+    /// These flags without the bits the kernel sets by itself ([`ServiceFlags::HASHED`]): the
+    /// part of the flags that is a setting of the service.
+    #[must_use]
+    pub fn settings(self) -> Self {
+        self.with(Self::HASHED, false)
+    }
+
     /// Persistent port (`-p` in ipvsadm).
     pub fn persistent(self) -> bool {
         self.contains(Self::PERSISTENT)
@@ -435,6 +442,57 @@ impl Service {
             pe_name: None,
             stats: None,
         }
+    }
+
+    /// True when `other` is the same service with the same settings: key, scheduler, flags,
+    /// persistence timeout, netmask and persistence engine.
+    ///
+    /// Ignored: the counters (`stats`) and [`ServiceFlags::HASHED`], which the kernel sets on
+    /// every live service (`ip_vs_add_service` and `ip_vs_edit_service`:
+    /// `svc->flags = u->flags | IP_VS_SVC_F_HASHED`), so that a wanted service equals its
+    /// snapshot. Compare [normalised](Service::normalised) services: the scheduler `Other("rr")`
+    /// is not `Rr`, and `pe_name` `Some("")` is not `None`, until normalised.
+    pub fn same_settings(&self, other: &Service) -> bool {
+        // Destructured so that a new field cannot be forgotten here.
+        let Service {
+            key,
+            scheduler,
+            flags,
+            timeout,
+            netmask,
+            pe_name,
+            stats: _,
+        } = self;
+        *key == other.key
+            && *scheduler == other.scheduler
+            && flags.settings() == other.flags.settings()
+            && *timeout == other.timeout
+            && *netmask == other.netmask
+            && *pe_name == other.pe_name
+    }
+
+    /// The service as the kernel will hold it, so that [`Service::same_settings`] compares it
+    /// with a snapshot by what matters:
+    /// - the scheduler by its canonical variant (`Other("rr")` becomes `Rr`: the kernel knows a
+    ///   scheduler only by name);
+    /// - no [`ServiceFlags::HASHED`] (the kernel's own bit: it sets it on every live service);
+    /// - no persistence engine for an empty name (`ip_vs_add_service` looks one up only when
+    ///   `u->pe_name && *u->pe_name`);
+    /// - no counters (`stats` is reply-only).
+    ///
+    /// Everything else is kept as given (the kernel stores timeout and netmask even without
+    /// `PERSISTENT`).
+    #[must_use]
+    pub fn normalised(mut self) -> Service {
+        if let Scheduler::Other(name) = &self.scheduler {
+            self.scheduler = Scheduler::from_name(name);
+        }
+        self.flags = self.flags.settings();
+        if self.pe_name.as_deref() == Some("") {
+            self.pe_name = None;
+        }
+        self.stats = None;
+        self
     }
 }
 
