@@ -6,6 +6,8 @@
 //!   bad line with its number and what is wrong (so that nothing is applied from a bad file).
 //! - [`list()`]: the `ipvsadm -Ln` layouts (`--stats`, `--rate`, `--thresholds`,
 //!   `--persistent-conn`, `--tun-info`, `--exact`).
+//! - [`rule()`]: one [`Op`](crate::ops::Op) as the `ipvsadm -R` line that makes it (what
+//!   `director plan` prints).
 //!
 //! The golden fixtures in `tests/fixtures/ipvsadm/` were captured from the real ipvsadm in the
 //! lab VM; `tests/ipvsadm_golden.rs` checks both directions against them.
@@ -17,10 +19,12 @@ mod lex;
 pub mod list;
 mod order;
 pub mod restore;
+pub mod rule;
 pub mod save;
 
 pub use lex::count_byte;
 pub use list::{list, Layout, ListOptions};
 pub use order::sort_table;
 pub use restore::{parse, parse_at, LineError, Parsed, RestoreError};
+pub use rule::rule;
 pub use save::{save, write_save};

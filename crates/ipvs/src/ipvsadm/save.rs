@@ -49,9 +49,9 @@ pub fn write_save(table: &Table, w: &mut impl std::io::Write) -> std::io::Result
 /// One service's `-A` line and its real servers' `-a` lines.
 fn push_service_block(out: &mut String, svc: &Service, dests: &[&Destination]) {
     let name = rule_name(&svc.key);
-    push_service_rule(out, &name, svc);
+    push_service_rule(out, "-A", &name, svc);
     for d in dests {
-        push_dest_rule(out, &name, d);
+        push_dest_rule(out, "-a", &name, d);
     }
 }
 
@@ -125,8 +125,10 @@ pub(crate) fn netmask_shown(mask: Netmask) -> bool {
     }
 }
 
-fn push_service_rule(out: &mut String, name: &str, svc: &Service) {
-    out.push_str("-A ");
+/// One service line: `CMD NAME -s SCHED ...` and its options, as `ipvsadm -Sn` prints them.
+pub(crate) fn push_service_rule(out: &mut String, cmd: &str, name: &str, svc: &Service) {
+    out.push_str(cmd);
+    out.push(' ');
     out.push_str(name);
     out.push_str(" -s ");
     out.push_str(svc.scheduler.as_str());
@@ -186,8 +188,11 @@ pub(crate) fn tun_flags_opt(flags: TunnelFlags) -> &'static str {
     }
 }
 
-fn push_dest_rule(out: &mut String, name: &str, d: &Destination) {
-    out.push_str("-a ");
+/// One real-server line: `CMD NAME -r ADDR:PORT FWD -w W [tunnel]`, as `ipvsadm -Sn` prints it
+/// (without thresholds: ipvsadm's save never prints `-x`/`-y`).
+pub(crate) fn push_dest_rule(out: &mut String, cmd: &str, name: &str, d: &Destination) {
+    out.push_str(cmd);
+    out.push(' ');
     out.push_str(name);
     out.push_str(" -r ");
     push_addr_port(out, d.addr, d.port);
