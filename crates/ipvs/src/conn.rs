@@ -37,7 +37,7 @@ use crate::socket;
 /// Receive buffer asked for (`SO_RCVBUFFORCE`, root only; the kernel doubles it).
 const RCVBUF_WANTED: usize = 8 << 20;
 /// Largest packed `send`.
-const MAX_SEND: usize = 128 << 10;
+pub(crate) const MAX_SEND: usize = 128 << 10;
 /// Bytes of receive buffer budgeted per ack in flight (an ack's `truesize` is ~768 bytes; an
 /// error ack echoes the request and is larger).
 const BYTES_PER_ACK: usize = 2048;

@@ -48,7 +48,7 @@ pub struct SnapshotReport {
     pub dumps: u32,
 }
 
-enum Torn {
+pub(crate) enum Torn {
     Yes(String),
     Err(Error),
 }
@@ -198,7 +198,7 @@ impl Conn {
         Ok((out, chunks))
     }
 
-    async fn destinations_counted(
+    pub(crate) async fn destinations_counted(
         &mut self,
         key: &ServiceKey,
     ) -> Result<(Vec<Destination>, usize)> {
@@ -429,7 +429,7 @@ fn verify_services(verifiers: &Mutex<Vec<Conn>>) -> Vec<Result<Vec<Service>>> {
 }
 
 /// Dumps `key`'s real servers on the verifying socket `v` and compares them with `dests`.
-fn verify_dests(
+pub(crate) fn verify_dests(
     v: &mut Conn,
     key: &ServiceKey,
     dests: &[Destination],
@@ -472,6 +472,7 @@ mod tests {
         is_send(&conn.apply(&[]));
         is_send(&conn.info());
         is_send(&conn.daemons());
+        is_send(&conn.read_services(&[]));
     }
 
     #[test]

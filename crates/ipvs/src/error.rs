@@ -196,6 +196,10 @@ pub enum Error {
     /// The kernel sent something that breaks the protocol (a reply to no request, ...).
     #[error("netlink protocol: {0}")]
     Protocol(String),
+    /// The thread of a [`Worker`](crate::worker::Worker) has ended (it panicked, or could not
+    /// start): nothing was done.
+    #[error("the IPVS worker thread has ended")]
+    WorkerGone,
 }
 
 /// Result with this crate's [`Error`].

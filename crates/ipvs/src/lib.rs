@@ -9,6 +9,10 @@
 //! - [`error`]: typed errors.
 //! - [`conn`]: the socket: `Conn::connect`, `apply` (pipelined batches), info, timeouts, daemons.
 //! - [`dump`]: streamed dumps and consistent snapshots.
+//! - `read` (private): `Conn::read_services`, services read by key (pipelined GETs, each
+//!   service's real servers), for callers that own part of the table.
+//! - [`worker`]: a `Conn` on a thread of its own ([`Worker::spawn`]), driven through cloneable
+//!   [`WorkerHandle`]s, so that its long runs never stall the caller's runtime.
 //! - `socket` (private): neli's low-level `NlSocket`, sized for batches.
 // Denied, not forbidden: `socket::borrow` is the one exception (neli's `NlSocket` has no `AsFd`).
 #![deny(unsafe_code)]
@@ -20,7 +24,9 @@ pub mod error;
 pub mod ipvsadm;
 pub mod model;
 pub mod ops;
+mod read;
 mod socket;
+pub mod worker;
 
 pub use conn::{BatchReport, Conn, Outcome};
 pub use dump::{SnapshotReport, SNAPSHOT_TRIES};
@@ -31,3 +37,4 @@ pub use model::{
     SyncDaemon, Table, Timeouts, Tunnel, TunnelFlags, TunnelType,
 };
 pub use ops::Op;
+pub use worker::{ReadServices, Worker, WorkerHandle};
