@@ -56,6 +56,7 @@ const RECV_BUF: usize = 64 << 10;
 
 /// What happened to one operation of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The kernel acknowledged it.
     Ok,
@@ -67,7 +68,9 @@ pub enum Outcome {
     NotSent,
 }
 
-/// The result of [`Conn::apply`]: one outcome per operation, in order.
+/// The result of [`Conn::apply`]: one outcome per operation, in order. A batch that returned
+/// `Ok` may still have refused operations: look at [`BatchReport::failures`].
+#[must_use = "a batch's report carries the operations the kernel refused"]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BatchReport {
     /// One outcome per operation, in the order given.
@@ -313,14 +316,9 @@ impl Conn {
     }
 
     /// Reads until the `NLMSG_DONE` of a dump whose future was dropped, so the socket can start
-    /// another dump (the kernel refuses a second one with EBUSY).
-    pub(crate) async fn finish_open_dump(&mut self) -> Result<()> {
-        self.finish_open_dump_now()
-    }
-
-    /// [`Conn::finish_open_dump`] for callers without a runtime (it never waits: see
-    /// `recv_one`).
-    pub(crate) fn finish_open_dump_now(&mut self) -> Result<()> {
+    /// another dump (the kernel refuses a second one with EBUSY). Never waits (see `recv_one`),
+    /// so it needs no runtime.
+    pub(crate) fn finish_open_dump(&mut self) -> Result<()> {
         while let Some(seq) = self.dump_open {
             let n = match self.recv_one() {
                 Ok(Some(n)) => n,
@@ -352,7 +350,7 @@ impl Conn {
     where
         F: FnMut(&Message<'_>) -> Result<()>,
     {
-        self.finish_open_dump().await?;
+        self.finish_open_dump()?;
         let seq = self.next_seq();
         self.tx.clear();
         build(&mut self.tx, seq)?;
@@ -403,7 +401,7 @@ impl Conn {
             )
             .await;
         match r {
-            Err(Error::Request { errno, .. }) if errno.0 == 2 => Err(Error::NotAvailable),
+            Err(Error::Request { errno, .. }) if errno == Errno::ENOENT => Err(Error::NotAvailable),
             Err(e) => Err(e),
             Ok(()) => id.ok_or(Error::NotAvailable),
         }
@@ -469,7 +467,7 @@ impl Conn {
     /// carries what happened to each (a socket failure mid-batch makes the unacknowledged ones
     /// `Unknown` and the rest `NotSent`, with the reason in `interrupted`).
     pub async fn apply(&mut self, ops: &[Op]) -> Result<BatchReport> {
-        self.finish_open_dump().await?;
+        self.finish_open_dump()?;
         let n = ops.len();
         let mut outcomes = vec![Outcome::NotSent; n];
         let base = self.seq.wrapping_add(1);

@@ -48,14 +48,17 @@ pub struct SnapshotReport {
     pub dumps: u32,
 }
 
-pub(crate) enum Torn {
-    Yes(String),
-    Err(Error),
+/// Why one read of the table gave no table.
+pub(crate) enum ReadError {
+    /// The table changed during the read (what changed): read it again.
+    Torn(String),
+    /// A real error (socket, decode, a refusal): give up.
+    Failed(Error),
 }
 
-impl From<Error> for Torn {
+impl From<Error> for ReadError {
     fn from(e: Error) -> Self {
-        Torn::Err(e)
+        ReadError::Failed(e)
     }
 }
 
@@ -71,7 +74,7 @@ impl Conn {
     where
         F: FnMut(&Message<'_>) -> Result<()>,
     {
-        self.finish_open_dump().await?;
+        self.finish_open_dump()?;
         let seq = self.next_seq();
         self.tx.clear();
         build(&mut self.tx, seq);
@@ -89,7 +92,7 @@ impl Conn {
     where
         F: FnMut(&Message<'_>) -> Result<()>,
     {
-        self.finish_open_dump_now()?;
+        self.finish_open_dump()?;
         let seq = self.next_seq();
         self.tx.clear();
         build(&mut self.tx, seq);
@@ -274,8 +277,8 @@ impl Conn {
             report.tries += 1;
             match self.read_once(&mut report).await {
                 Ok(table) => return Ok((table, report)),
-                Err(Torn::Yes(why)) => report.torn.push(why),
-                Err(Torn::Err(e)) => return Err(e),
+                Err(ReadError::Torn(why)) => report.torn.push(why),
+                Err(ReadError::Failed(e)) => return Err(e),
             }
         }
         Err(Error::Inconsistent {
@@ -283,14 +286,17 @@ impl Conn {
         })
     }
 
-    async fn read_once(&mut self, report: &mut SnapshotReport) -> std::result::Result<Table, Torn> {
+    async fn read_once(
+        &mut self,
+        report: &mut SnapshotReport,
+    ) -> std::result::Result<Table, ReadError> {
         let (services, chunks) = self.services_counted().await?;
         report.dumps += 1;
         // A dump that arrived in one datagram is an atomic view (see the module doc): only a
         // longer one can repeat an entry, or lose one.
         if chunks > 1 {
             if let Some(key) = first_duplicate(services.iter().map(|s| s.key)) {
-                return Err(Torn::Yes(format!("service {key} listed twice")));
+                return Err(ReadError::Torn(format!("service {key} listed twice")));
             }
         }
         // The verifying passes run on a thread of their own while this task reads the real
@@ -322,7 +328,7 @@ impl Conn {
                     .zip(&table.services)
                     .any(|(a, e)| !a.same_settings(&e.service));
             if differs {
-                return Err(Torn::Yes(format!(
+                return Err(ReadError::Torn(format!(
                     "services changed during the read ({} then {})",
                     table.services.len(),
                     again.len()
@@ -355,18 +361,22 @@ impl Conn {
         key: &ServiceKey,
         report: &mut SnapshotReport,
         verifying: &mut Option<Verifying>,
-    ) -> std::result::Result<Vec<Destination>, Torn> {
+    ) -> std::result::Result<Vec<Destination>, ReadError> {
         let (dests, chunks) = match self.destinations_counted(key).await {
             Ok(r) => r,
-            Err(Error::Request { errno, .. }) if errno.0 == 3 => {
-                return Err(Torn::Yes(format!("service {key} vanished during the read")))
+            Err(Error::Request { errno, .. }) if errno == Errno::ESRCH => {
+                return Err(ReadError::Torn(format!(
+                    "service {key} vanished during the read"
+                )))
             }
-            Err(e) => return Err(Torn::Err(e)),
+            Err(e) => return Err(ReadError::Failed(e)),
         };
         report.dumps += 1;
         if chunks > 1 {
             if let Some(d) = first_duplicate(dests.iter().map(Destination::key)) {
-                return Err(Torn::Yes(format!("real server {d} of {key} listed twice")));
+                return Err(ReadError::Torn(format!(
+                    "real server {d} of {key} listed twice"
+                )));
             }
             // The verifying sockets are free once the services passes have ended.
             if let Some(v) = verifying.as_mut() {
@@ -434,19 +444,21 @@ pub(crate) fn verify_dests(
     key: &ServiceKey,
     dests: &[Destination],
     report: &mut SnapshotReport,
-) -> std::result::Result<(), Torn> {
+) -> std::result::Result<(), ReadError> {
     let again = match v.destinations_blocking(key) {
         Ok(again) => again,
-        Err(Error::Request { errno, .. }) if errno.0 == 3 => {
-            return Err(Torn::Yes(format!("service {key} vanished during the read")))
+        Err(Error::Request { errno, .. }) if errno == Errno::ESRCH => {
+            return Err(ReadError::Torn(format!(
+                "service {key} vanished during the read"
+            )))
         }
-        Err(e) => return Err(Torn::Err(e)),
+        Err(e) => return Err(ReadError::Failed(e)),
     };
     report.dumps += 1;
     let differs =
         again.len() != dests.len() || again.iter().zip(dests).any(|(a, b)| !a.same_settings(b));
     if differs {
-        return Err(Torn::Yes(format!(
+        return Err(ReadError::Torn(format!(
             "real servers of {key} changed during the read"
         )));
     }

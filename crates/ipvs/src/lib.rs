@@ -3,10 +3,16 @@
 //! The kernel side lives in `net/netfilter/ipvs/ip_vs_ctl.c` (family `"IPVS"`, attributes in
 //! `include/uapi/linux/ip_vs.h`).
 //!
-//! - [`model`]: the table as plain data (services, destinations, stats, info, timeouts, daemons).
+//! Pure (no I/O):
+//! - [`model`]: the table as plain data (services, destinations, stats, info, timeouts, daemons),
+//!   settings equality and normalisation for diffs, and the keyed view ([`KeyedTable`]).
 //! - [`ops`]: the operations a batch carries.
-//! - [`codec`]: netlink bytes <-> model (pure).
-//! - [`error`]: typed errors.
+//! - [`codec`]: netlink bytes <-> model and ops.
+//! - [`ipvsadm`]: ipvsadm's text formats: the `-Sn` save text, the `-R` restore input (every bad
+//!   line reported) and the `-Ln` listings, byte for byte as ipvsadm 1.31 prints them.
+//! - [`error`]: typed errors, errnos with their IPVS meaning.
+//!
+//! I/O:
 //! - [`conn`]: the socket: `Conn::connect`, `apply` (pipelined batches), info, timeouts, daemons.
 //! - [`dump`]: streamed dumps and consistent snapshots.
 //! - `read` (private): `Conn::read_services`, services read by key (pipelined GETs, each

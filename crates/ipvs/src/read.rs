@@ -27,13 +27,10 @@ use crate::codec::msg::{MessageIter, NLMSG_ERROR};
 use crate::codec::request::encode_get_service;
 use crate::codec::service::decode_service_msg;
 use crate::conn::{is_enobufs, Conn, MAX_SEND};
-use crate::dump::{verify_dests, Torn, SNAPSHOT_TRIES};
+use crate::dump::{verify_dests, ReadError, SNAPSHOT_TRIES};
 use crate::error::{Errno, Error, Result};
 use crate::model::{Destination, KeyedService, Service, ServiceKey};
 use crate::SnapshotReport;
-
-/// ESRCH: `ip_vs_genl_get_cmd` found no service with the key.
-const ESRCH: i32 = nix::errno::Errno::ESRCH as i32;
 
 impl Conn {
     /// Each of `keys` as the kernel holds it now: its settings and real servers, or `None` when
@@ -93,7 +90,7 @@ impl Conn {
     async fn read_dests_checked(&mut self, key: &ServiceKey) -> Result<Option<Vec<Destination>>> {
         let (dests, chunks) = match self.destinations_counted(key).await {
             Ok(r) => r,
-            Err(Error::Request { errno, .. }) if errno.0 == ESRCH => return Ok(None),
+            Err(Error::Request { errno, .. }) if errno == Errno::ESRCH => return Ok(None),
             Err(e) => return Err(e),
         };
         if chunks > 1 {
@@ -103,8 +100,8 @@ impl Conn {
             for v in verifiers.iter_mut() {
                 match verify_dests(v, key, &dests, &mut report) {
                     Ok(()) => {}
-                    Err(Torn::Yes(_)) => return Ok(None),
-                    Err(Torn::Err(e)) => return Err(e),
+                    Err(ReadError::Torn(_)) => return Ok(None),
+                    Err(ReadError::Failed(e)) => return Err(e),
                 }
             }
         }
@@ -118,7 +115,7 @@ impl Conn {
         &mut self,
         keys: &[ServiceKey],
     ) -> Result<Vec<Option<Service>>> {
-        self.finish_open_dump().await?;
+        self.finish_open_dump()?;
         let mut out: Vec<Option<Service>> = vec![None; keys.len()];
         let family = self.family();
         // A reply is a whole service (larger than an ack, for which the window is sized).
@@ -174,14 +171,13 @@ impl Conn {
                     answered += 1;
                     if m.ty == NLMSG_ERROR {
                         let ack = m.ack()?;
-                        match ack.error.saturating_neg() {
-                            0 | ESRCH => {}
-                            errno => {
-                                return Err(Error::Request {
-                                    request: format!("get service {key}"),
-                                    errno: Errno(errno),
-                                })
-                            }
+                        // ESRCH: `ip_vs_genl_get_cmd` found no service with the key.
+                        let errno = Errno(ack.error.saturating_neg());
+                        if errno.0 != 0 && errno != Errno::ESRCH {
+                            return Err(Error::Request {
+                                request: format!("get service {key}"),
+                                errno,
+                            });
                         }
                     } else if let Some(slot) = out.get_mut(start + i) {
                         *slot = Some(decode_service_msg(m.genl()?.attrs)?.service);

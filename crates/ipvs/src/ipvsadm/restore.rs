@@ -16,7 +16,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::args::{parse_words_into, Item, Opt, Parsed as OptionList};
+use super::args::{parse_words_into, Item, Opt, OptionList};
 use super::lex::{count_byte, parse_addr_port, parse_fwmark, parse_u32_in, Lines, Words};
 use crate::model::{
     AddressFamily, DestKey, Destination, Forwarding, Netmask, Protocol, Scheduler, Service,

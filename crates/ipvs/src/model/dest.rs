@@ -9,6 +9,7 @@ use super::{fmt_addr_port, AddressFamily, ServiceKey, Stats};
 
 /// How packets reach a real server (`IP_VS_CONN_F_FWD_MASK` bits of `IPVS_DEST_ATTR_FWD_METHOD`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[non_exhaustive]
 pub enum Forwarding {
     /// Masquerading / NAT (`IP_VS_CONN_F_MASQ`, 0; ipvsadm `-m`).
     Masq,
@@ -49,6 +50,7 @@ impl Forwarding {
 
 /// The encapsulation of a tunnelled real server (`IPVS_DEST_ATTR_TUN_TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+#[non_exhaustive]
 pub enum TunnelType {
     /// IP-in-IP (`IP_VS_CONN_F_TUNNEL_TYPE_IPIP`, 0), the default.
     #[default]

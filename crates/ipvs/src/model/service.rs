@@ -55,6 +55,7 @@ impl fmt::Display for AddressFamily {
 
 /// The transport protocol of a virtual service (`IPVS_SVC_ATTR_PROTOCOL`, an IP protocol number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[non_exhaustive]
 pub enum Protocol {
     /// TCP (`IPPROTO_TCP`, 6).
     Tcp,
@@ -151,6 +152,7 @@ impl fmt::Display for ServiceKey {
 
 /// A scheduler name (`IPVS_SVC_ATTR_SCHED_NAME`); the kernel accepts any name it has a module for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Scheduler {
     /// Round robin.
     Rr,
