@@ -21,16 +21,15 @@
 
 use std::collections::HashSet;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::codec::dest::{decode_dest_msg, DestReply};
-use crate::codec::msg::{Message, MessageIter, NLMSG_DONE, NLMSG_ERROR};
 use crate::codec::request::{encode_dump_dests, encode_dump_services};
 use crate::codec::service::{decode_service_msg, ServiceReply};
-use crate::conn::{is_enobufs, Conn};
+use crate::conn::Conn;
 use crate::error::{Errno, Error, Result};
 use crate::model::{Destination, Service, ServiceEntry, ServiceKey, Table};
 
@@ -63,107 +62,6 @@ impl From<Error> for ReadError {
 }
 
 impl Conn {
-    /// Runs one dump: sends the request built by `build`, passes each reply message to `each`,
-    /// and returns how many datagrams carried data (1 means the kernel filled it atomically).
-    pub(crate) async fn dump<F>(
-        &mut self,
-        what: &(dyn Fn() -> String + Sync),
-        build: impl FnOnce(&mut Vec<u8>, u32),
-        each: F,
-    ) -> Result<usize>
-    where
-        F: FnMut(&Message<'_>) -> Result<()>,
-    {
-        self.finish_open_dump()?;
-        let seq = self.next_seq();
-        self.tx.clear();
-        build(&mut self.tx, seq);
-        self.send_buf().await?;
-        self.read_dump(seq, what, each)
-    }
-
-    /// [`Conn::dump`] for a thread without a runtime (the verifying passes).
-    fn dump_blocking<F>(
-        &mut self,
-        what: &(dyn Fn() -> String + Sync),
-        build: impl FnOnce(&mut Vec<u8>, u32),
-        each: F,
-    ) -> Result<usize>
-    where
-        F: FnMut(&Message<'_>) -> Result<()>,
-    {
-        self.finish_open_dump()?;
-        let seq = self.next_seq();
-        self.tx.clear();
-        build(&mut self.tx, seq);
-        self.send_buf_blocking()?;
-        self.read_dump(seq, what, each)
-    }
-
-    /// Reads the replies of the dump `seq` up to its `NLMSG_DONE` (or error). Never waits: the
-    /// kernel fills each chunk inside our `recv` (see `Conn::recv_one`).
-    fn read_dump<F>(
-        &mut self,
-        seq: u32,
-        what: &(dyn Fn() -> String + Sync),
-        mut each: F,
-    ) -> Result<usize>
-    where
-        F: FnMut(&Message<'_>) -> Result<()>,
-    {
-        self.dump_open = Some(seq);
-        let mut datagrams = 0;
-        loop {
-            let n = match self.recv_one() {
-                Ok(Some(n)) => n,
-                Ok(None) => {
-                    self.dump_open = None;
-                    return Err(Error::Protocol(format!(
-                        "{}: the dump ended without NLMSG_DONE",
-                        what()
-                    )));
-                }
-                Err(e) if is_enobufs(&e) => return Err(Error::Lost { request: what() }),
-                Err(e) => return Err(e),
-            };
-            let mut data = false;
-            let mut finished = None;
-            for m in MessageIter::new(self.rx.get(..n).unwrap_or_default()) {
-                let m = m?;
-                if m.seq != seq {
-                    continue;
-                }
-                match m.ty {
-                    NLMSG_DONE => {
-                        finished = Some(Ok(()));
-                        break;
-                    }
-                    NLMSG_ERROR => {
-                        let ack = m.ack()?;
-                        finished = Some(if ack.error == 0 {
-                            Ok(())
-                        } else {
-                            Err(Error::Request {
-                                request: what(),
-                                errno: Errno(ack.error.saturating_neg()),
-                            })
-                        });
-                        break;
-                    }
-                    _ => {
-                        data = true;
-                        each(&m)?;
-                    }
-                }
-            }
-            datagrams += usize::from(data);
-            if let Some(r) = finished {
-                self.dump_open = None;
-                return r.map(|()| datagrams);
-            }
-        }
-    }
-
     /// The real servers of one service, without a runtime (a verifying pass).
     fn destinations_blocking(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
         let family = self.family();
@@ -207,11 +105,11 @@ impl Conn {
     ) -> Result<(Vec<Destination>, usize)> {
         // Decoded into a reused buffer, then copied out at its exact size: no regrowing per
         // service (a snapshot reads one such list per service).
-        let mut scratch = std::mem::take(&mut self.dest_scratch);
+        let mut scratch = self.take_dest_scratch();
         scratch.clear();
         let r = self.each_destination(key, |r| scratch.push(r.dest)).await;
         let out = scratch.clone();
-        self.dest_scratch = scratch;
+        self.put_dest_scratch(scratch);
         Ok((out, r?))
     }
 
@@ -341,7 +239,7 @@ impl Conn {
     /// Starts the verifying services dumps on a thread (`ipvs-verify`); when no thread can be
     /// started, runs them here and now.
     fn start_verifying(&self) -> Verifying {
-        let verifiers = Arc::clone(&self.verifiers);
+        let verifiers = self.verifiers();
         let (tx, rx) = oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("ipvs-verify".into())
@@ -352,7 +250,7 @@ impl Conn {
             });
         match spawned {
             Ok(_) => Verifying::Running(rx),
-            Err(_) => Verifying::Done(verify_services(&self.verifiers)),
+            Err(_) => Verifying::Done(verify_services(&self.verifiers())),
         }
     }
 
@@ -382,10 +280,8 @@ impl Conn {
             if let Some(v) = verifying.as_mut() {
                 v.wait().await;
             }
-            let mut verifiers = self
-                .verifiers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let verifiers = self.verifiers();
+            let mut verifiers = verifiers.lock().unwrap_or_else(PoisonError::into_inner);
             for v in verifiers.iter_mut() {
                 verify_dests(v, key, &dests, report)?;
             }

@@ -23,7 +23,7 @@
 
 use std::sync::PoisonError;
 
-use crate::codec::msg::{MessageIter, NLMSG_ERROR};
+use crate::codec::msg::NLMSG_ERROR;
 use crate::codec::request::encode_get_service;
 use crate::codec::service::decode_service_msg;
 use crate::conn::{is_enobufs, Conn, MAX_SEND};
@@ -94,7 +94,7 @@ impl Conn {
             Err(e) => return Err(e),
         };
         if chunks > 1 {
-            let verifiers = std::sync::Arc::clone(&self.verifiers);
+            let verifiers = self.verifiers();
             let mut verifiers = verifiers.lock().unwrap_or_else(PoisonError::into_inner);
             let mut report = SnapshotReport::default();
             for v in verifiers.iter_mut() {
@@ -123,30 +123,47 @@ impl Conn {
         let mut next = 0;
         while next < keys.len() {
             let base = self.next_seq();
-            self.tx.clear();
             let start = next;
-            while next < keys.len() && next - start < window && self.tx.len() < MAX_SEND {
-                if let Some(key) = keys.get(next) {
-                    encode_get_service(
-                        &mut self.tx,
-                        family,
-                        base.wrapping_add((next - start) as u32),
-                        key,
-                    );
+            self.send_packed(|tx| {
+                while next < keys.len() && next - start < window && tx.len() < MAX_SEND {
+                    if let Some(key) = keys.get(next) {
+                        let seq = base.wrapping_add((next - start) as u32);
+                        encode_get_service(tx, family, seq, key);
+                    }
+                    next += 1;
                 }
-                next += 1;
-            }
+            })
+            .await?;
             // Sequence numbers base..base+n are this chunk's.
             let n = next - start;
             for _ in 1..n {
                 self.next_seq();
             }
-            self.send_buf().await?;
             let mut answered = 0;
             while answered < n {
-                let len = match self.recv_one() {
-                    Ok(Some(len)) => len,
-                    Ok(None) => {
+                let received = self.recv_each(|m| {
+                    let i = m.seq.wrapping_sub(base) as usize;
+                    let Some(key) = keys.get(start + i).filter(|_| i < n) else {
+                        return Ok(());
+                    };
+                    answered += 1;
+                    if m.ty == NLMSG_ERROR {
+                        // ESRCH: `ip_vs_genl_get_cmd` found no service with the key.
+                        let errno = Errno(m.ack()?.error.saturating_neg());
+                        if errno.0 != 0 && errno != Errno::ESRCH {
+                            return Err(Error::Request {
+                                request: format!("get service {key}"),
+                                errno,
+                            });
+                        }
+                    } else if let Some(slot) = out.get_mut(start + i) {
+                        *slot = Some(decode_service_msg(m.genl()?.attrs)?.service);
+                    }
+                    Ok(())
+                });
+                match received {
+                    Ok(true) => {}
+                    Ok(false) => {
                         return Err(Error::Protocol(format!(
                             "get services by key: {} of {n} requests unanswered",
                             n - answered
@@ -158,30 +175,6 @@ impl Conn {
                         })
                     }
                     Err(e) => return Err(e),
-                };
-                for m in MessageIter::new(self.rx.get(..len).unwrap_or_default()) {
-                    let m = m?;
-                    let i = m.seq.wrapping_sub(base) as usize;
-                    if i >= n {
-                        continue;
-                    }
-                    let Some(key) = keys.get(start + i) else {
-                        continue;
-                    };
-                    answered += 1;
-                    if m.ty == NLMSG_ERROR {
-                        let ack = m.ack()?;
-                        // ESRCH: `ip_vs_genl_get_cmd` found no service with the key.
-                        let errno = Errno(ack.error.saturating_neg());
-                        if errno.0 != 0 && errno != Errno::ESRCH {
-                            return Err(Error::Request {
-                                request: format!("get service {key}"),
-                                errno,
-                            });
-                        }
-                    } else if let Some(slot) = out.get_mut(start + i) {
-                        *slot = Some(decode_service_msg(m.genl()?.attrs)?.service);
-                    }
                 }
             }
         }
