@@ -46,7 +46,7 @@ fn reads_services_by_key_as_the_snapshot_has_them() {
             mark: 0x1234,
         };
         let mut fws = svc(fw, Scheduler::Sh);
-        fws.flags = ServiceFlags::from_bits(ServiceFlags::PERSISTENT | ServiceFlags::SCHED1);
+        fws.flags = ServiceFlags::PERSISTENT | ServiceFlags::SCHED1;
         fws.timeout = 300;
         ops.push(Op::AddService(fws));
         ops.push(Op::AddDest(fw, dest("10.4.0.1", 0, Forwarding::Masq, 3)));

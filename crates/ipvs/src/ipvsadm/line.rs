@@ -39,7 +39,7 @@ pub(super) struct Line<'a> {
     l_threshold: Option<&'a str>,
     tun_type: Option<&'a str>,
     tun_port: Option<&'a str>,
-    tun_flag: Option<(Opt, u16)>,
+    tun_flag: Option<(Opt, TunnelFlags)>,
 }
 
 impl<'a> Line<'a> {
@@ -110,7 +110,7 @@ impl<'a> Line<'a> {
                 let bits = match o {
                     Opt::TunCsum => TunnelFlags::CSUM,
                     Opt::TunRemcsum => TunnelFlags::REMCSUM,
-                    _ => 0,
+                    _ => TunnelFlags::empty(),
                 };
                 self.tun_flag = Some((o, bits));
             }
@@ -458,7 +458,7 @@ impl<'a> Line<'a> {
             }
         }
         if let Some((_, bits)) = self.tun_flag {
-            t.flags = TunnelFlags { bits };
+            t.flags = bits;
         }
         Ok(t)
     }

@@ -85,27 +85,39 @@ impl TunnelType {
     }
 }
 
-/// Tunnel encapsulation flags (`IPVS_DEST_ATTR_TUN_FLAGS`, `IP_VS_TUNNEL_ENCAP_FLAG_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
-pub struct TunnelFlags {
-    /// Raw bits (0 = `IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM`).
-    pub bits: u16,
+bitflags::bitflags! {
+    /// Tunnel encapsulation flags (`IPVS_DEST_ATTR_TUN_FLAGS`, `IP_VS_TUNNEL_ENCAP_FLAG_*`);
+    /// empty is `IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM`. Unnamed bits are kept.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+    pub struct TunnelFlags: u16 {
+        /// `IP_VS_TUNNEL_ENCAP_FLAG_CSUM`: outer UDP/GRE checksum.
+        const CSUM = 1 << 0;
+        /// `IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`: remote checksum offload.
+        const REMCSUM = 1 << 1;
+        // Every other bit is kept too.
+        const _ = !0;
+    }
+}
+
+impl Serialize for TunnelFlags {
+    /// As `{"bits": N}`, the raw bits (the form the JSON outputs always had).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("TunnelFlags", 1)?;
+        st.serialize_field("bits", &self.bits())?;
+        st.end()
+    }
 }
 
 impl TunnelFlags {
-    /// `IP_VS_TUNNEL_ENCAP_FLAG_CSUM`: outer UDP/GRE checksum.
-    pub const CSUM: u16 = 1 << 0;
-    /// `IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`: remote checksum offload.
-    pub const REMCSUM: u16 = 1 << 1;
-
     /// True when the checksum flag is set.
     pub fn csum(self) -> bool {
-        self.bits & Self::CSUM != 0
+        self.contains(Self::CSUM)
     }
 
     /// True when the remote-checksum flag is set.
     pub fn remcsum(self) -> bool {
-        self.bits & Self::REMCSUM != 0
+        self.contains(Self::REMCSUM)
     }
 }
 
