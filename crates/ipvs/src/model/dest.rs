@@ -124,11 +124,12 @@ impl TunnelFlags {
 /// Tunnel settings of a real server (used with `Forwarding::Tunnel`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
 pub struct Tunnel {
-    /// Encapsulation type.
+    /// How packets are encapsulated (`IPVS_DEST_ATTR_TUN_TYPE`; ipvsadm `--tun-type`).
     pub kind: TunnelType,
     /// Destination UDP port for GUE (`IPVS_DEST_ATTR_TUN_PORT`, big-endian on the wire).
     pub port: u16,
-    /// Checksum flags.
+    /// Checksums of the outer header for GUE and GRE (`IPVS_DEST_ATTR_TUN_FLAGS`; ipvsadm
+    /// `--tun-nocsum`, `--tun-csum`, `--tun-remcsum`).
     pub flags: TunnelFlags,
 }
 
@@ -153,11 +154,12 @@ impl fmt::Display for DestKey {
 /// family different from the service's only with tunnel forwarding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Destination {
-    /// Address.
+    /// The real server's address (`IPVS_DEST_ATTR_ADDR`), which sets its family.
     pub addr: IpAddr,
-    /// Port.
+    /// The real server's port (`IPVS_DEST_ATTR_PORT`, big-endian on the wire); the service's
+    /// port for direct routing and tunnels ([`Destination::normalised_for`]).
     pub port: u16,
-    /// Forwarding method.
+    /// How packets reach it (`IPVS_DEST_ATTR_FWD_METHOD`).
     pub forwarding: Forwarding,
     /// Weight (the kernel rejects negative weights with EINVAL).
     pub weight: i32,
@@ -167,13 +169,14 @@ pub struct Destination {
     pub lower_threshold: u32,
     /// Tunnel settings (sent only with `Forwarding::Tunnel`; reported by the kernel always).
     pub tunnel: Tunnel,
-    /// Active connections (replies only).
+    /// Connections the kernel counts as active (TCP established), counted by the kernel
+    /// (`IPVS_DEST_ATTR_ACTIVE_CONNS`; replies only, ignored when sent).
     pub active_conns: u32,
-    /// Inactive connections (replies only).
+    /// Connections in other states (`IPVS_DEST_ATTR_INACT_CONNS`; replies only).
     pub inactive_conns: u32,
-    /// Persistent connections (replies only).
+    /// Persistence templates pointing at it (`IPVS_DEST_ATTR_PERSIST_CONNS`; replies only).
     pub persist_conns: u32,
-    /// Counters (replies only).
+    /// Traffic counters (`IPVS_DEST_ATTR_STATS64`; replies only, `None` in what is sent).
     pub stats: Option<Stats>,
 }
 

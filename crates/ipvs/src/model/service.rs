@@ -390,15 +390,16 @@ impl fmt::Display for Netmask {
 /// `IPVS_SVC_ATTR_STATS64` / `IPVS_DEST_ATTR_STATS64` when present).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 pub struct Stats {
-    /// Connections scheduled.
+    /// Connections scheduled since the counters were zeroed (`IPVS_STATS_ATTR_CONNS`).
     pub conns: u64,
-    /// Incoming packets.
+    /// Packets from clients, since zeroed (`IPVS_STATS_ATTR_INPKTS`).
     pub inpkts: u64,
-    /// Outgoing packets.
+    /// Packets to clients, since zeroed (`IPVS_STATS_ATTR_OUTPKTS`; 0 for direct routing and
+    /// tunnels, whose replies bypass the director).
     pub outpkts: u64,
-    /// Incoming bytes.
+    /// Bytes from clients, since zeroed (`IPVS_STATS_ATTR_INBYTES`).
     pub inbytes: u64,
-    /// Outgoing bytes.
+    /// Bytes to clients, since zeroed (`IPVS_STATS_ATTR_OUTBYTES`).
     pub outbytes: u64,
     /// Current connection rate (per second).
     pub cps: u64,
@@ -417,9 +418,10 @@ pub struct Stats {
 pub struct Service {
     /// What identifies the service.
     pub key: ServiceKey,
-    /// The scheduler.
+    /// How new connections pick a real server (`IPVS_SVC_ATTR_SCHED_NAME`; ipvsadm `-s`).
     pub scheduler: Scheduler,
-    /// Service flags.
+    /// Persistence, one-packet scheduling and the scheduler's own flags
+    /// (`IPVS_SVC_ATTR_FLAGS`); the kernel adds `HASHED` to every live service.
     pub flags: ServiceFlags,
     /// Persistence timeout in seconds (`IPVS_SVC_ATTR_TIMEOUT`; meaningful with `persistent`).
     pub timeout: u32,
