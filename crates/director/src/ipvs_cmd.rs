@@ -356,6 +356,8 @@ mod kernel {
                     what()
                 )),
                 Outcome::NotSent => out.push(format!("line {line}: {}: not sent", what())),
+                // A later kind of outcome: anything but Ok is reported.
+                other => out.push(format!("line {line}: {}: {other:?}", what())),
             }
         }
         if let Some(why) = &report.interrupted {

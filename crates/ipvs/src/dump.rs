@@ -21,16 +21,15 @@
 
 use std::collections::HashSet;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::codec::dest::{decode_dest_msg, DestReply};
-use crate::codec::msg::{Message, MessageIter, NLMSG_DONE, NLMSG_ERROR};
 use crate::codec::request::{encode_dump_dests, encode_dump_services};
 use crate::codec::service::{decode_service_msg, ServiceReply};
-use crate::conn::{is_enobufs, Conn};
+use crate::conn::Conn;
 use crate::error::{Errno, Error, Result};
 use crate::model::{Destination, Service, ServiceEntry, ServiceKey, Table};
 
@@ -48,119 +47,21 @@ pub struct SnapshotReport {
     pub dumps: u32,
 }
 
-enum Torn {
-    Yes(String),
-    Err(Error),
+/// Why one read of the table gave no table.
+pub(crate) enum ReadError {
+    /// The table changed during the read (what changed): read it again.
+    Torn(String),
+    /// A real error (socket, decode, a refusal): give up.
+    Failed(Error),
 }
 
-impl From<Error> for Torn {
+impl From<Error> for ReadError {
     fn from(e: Error) -> Self {
-        Torn::Err(e)
+        ReadError::Failed(e)
     }
 }
 
 impl Conn {
-    /// Runs one dump: sends the request built by `build`, passes each reply message to `each`,
-    /// and returns how many datagrams carried data (1 means the kernel filled it atomically).
-    pub(crate) async fn dump<F>(
-        &mut self,
-        what: &(dyn Fn() -> String + Sync),
-        build: impl FnOnce(&mut Vec<u8>, u32),
-        each: F,
-    ) -> Result<usize>
-    where
-        F: FnMut(&Message<'_>) -> Result<()>,
-    {
-        self.finish_open_dump().await?;
-        let seq = self.next_seq();
-        self.tx.clear();
-        build(&mut self.tx, seq);
-        self.send_buf().await?;
-        self.read_dump(seq, what, each)
-    }
-
-    /// [`Conn::dump`] for a thread without a runtime (the verifying passes).
-    fn dump_blocking<F>(
-        &mut self,
-        what: &(dyn Fn() -> String + Sync),
-        build: impl FnOnce(&mut Vec<u8>, u32),
-        each: F,
-    ) -> Result<usize>
-    where
-        F: FnMut(&Message<'_>) -> Result<()>,
-    {
-        self.finish_open_dump_now()?;
-        let seq = self.next_seq();
-        self.tx.clear();
-        build(&mut self.tx, seq);
-        self.send_buf_blocking()?;
-        self.read_dump(seq, what, each)
-    }
-
-    /// Reads the replies of the dump `seq` up to its `NLMSG_DONE` (or error). Never waits: the
-    /// kernel fills each chunk inside our `recv` (see `Conn::recv_one`).
-    fn read_dump<F>(
-        &mut self,
-        seq: u32,
-        what: &(dyn Fn() -> String + Sync),
-        mut each: F,
-    ) -> Result<usize>
-    where
-        F: FnMut(&Message<'_>) -> Result<()>,
-    {
-        self.dump_open = Some(seq);
-        let mut datagrams = 0;
-        loop {
-            let n = match self.recv_one() {
-                Ok(Some(n)) => n,
-                Ok(None) => {
-                    self.dump_open = None;
-                    return Err(Error::Protocol(format!(
-                        "{}: the dump ended without NLMSG_DONE",
-                        what()
-                    )));
-                }
-                Err(e) if is_enobufs(&e) => return Err(Error::Lost { request: what() }),
-                Err(e) => return Err(e),
-            };
-            let mut data = false;
-            let mut finished = None;
-            for m in MessageIter::new(self.rx.get(..n).unwrap_or_default()) {
-                let m = m?;
-                if m.seq != seq {
-                    continue;
-                }
-                match m.ty {
-                    NLMSG_DONE => {
-                        finished = Some(Ok(()));
-                        break;
-                    }
-                    NLMSG_ERROR => {
-                        let ack = m.ack()?;
-                        finished = Some(if ack.error == 0 {
-                            Ok(())
-                        } else {
-                            Err(Error::Request {
-                                request: what(),
-                                errno: Errno(ack.error.saturating_neg()),
-                            })
-                        });
-                        break;
-                    }
-                    _ => {
-                        data = true;
-                        each(&m)?;
-                    }
-                }
-            }
-            datagrams += usize::from(data);
-            if let Some(r) = finished {
-                self.dump_open = None;
-                return r.map(|()| datagrams);
-            }
-        }
-    }
-
     /// The real servers of one service, without a runtime (a verifying pass).
     fn destinations_blocking(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
         let family = self.family();
@@ -198,17 +99,17 @@ impl Conn {
         Ok((out, chunks))
     }
 
-    async fn destinations_counted(
+    pub(crate) async fn destinations_counted(
         &mut self,
         key: &ServiceKey,
     ) -> Result<(Vec<Destination>, usize)> {
         // Decoded into a reused buffer, then copied out at its exact size: no regrowing per
         // service (a snapshot reads one such list per service).
-        let mut scratch = std::mem::take(&mut self.dest_scratch);
+        let mut scratch = self.take_dest_scratch();
         scratch.clear();
         let r = self.each_destination(key, |r| scratch.push(r.dest)).await;
         let out = scratch.clone();
-        self.dest_scratch = scratch;
+        self.put_dest_scratch(scratch);
         Ok((out, r?))
     }
 
@@ -274,8 +175,8 @@ impl Conn {
             report.tries += 1;
             match self.read_once(&mut report).await {
                 Ok(table) => return Ok((table, report)),
-                Err(Torn::Yes(why)) => report.torn.push(why),
-                Err(Torn::Err(e)) => return Err(e),
+                Err(ReadError::Torn(why)) => report.torn.push(why),
+                Err(ReadError::Failed(e)) => return Err(e),
             }
         }
         Err(Error::Inconsistent {
@@ -283,14 +184,17 @@ impl Conn {
         })
     }
 
-    async fn read_once(&mut self, report: &mut SnapshotReport) -> std::result::Result<Table, Torn> {
+    async fn read_once(
+        &mut self,
+        report: &mut SnapshotReport,
+    ) -> std::result::Result<Table, ReadError> {
         let (services, chunks) = self.services_counted().await?;
         report.dumps += 1;
         // A dump that arrived in one datagram is an atomic view (see the module doc): only a
         // longer one can repeat an entry, or lose one.
         if chunks > 1 {
             if let Some(key) = first_duplicate(services.iter().map(|s| s.key)) {
-                return Err(Torn::Yes(format!("service {key} listed twice")));
+                return Err(ReadError::Torn(format!("service {key} listed twice")));
             }
         }
         // The verifying passes run on a thread of their own while this task reads the real
@@ -322,7 +226,7 @@ impl Conn {
                     .zip(&table.services)
                     .any(|(a, e)| !a.same_settings(&e.service));
             if differs {
-                return Err(Torn::Yes(format!(
+                return Err(ReadError::Torn(format!(
                     "services changed during the read ({} then {})",
                     table.services.len(),
                     again.len()
@@ -335,7 +239,7 @@ impl Conn {
     /// Starts the verifying services dumps on a thread (`ipvs-verify`); when no thread can be
     /// started, runs them here and now.
     fn start_verifying(&self) -> Verifying {
-        let verifiers = Arc::clone(&self.verifiers);
+        let verifiers = self.verifiers();
         let (tx, rx) = oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("ipvs-verify".into())
@@ -346,7 +250,7 @@ impl Conn {
             });
         match spawned {
             Ok(_) => Verifying::Running(rx),
-            Err(_) => Verifying::Done(verify_services(&self.verifiers)),
+            Err(_) => Verifying::Done(verify_services(&self.verifiers())),
         }
     }
 
@@ -355,27 +259,29 @@ impl Conn {
         key: &ServiceKey,
         report: &mut SnapshotReport,
         verifying: &mut Option<Verifying>,
-    ) -> std::result::Result<Vec<Destination>, Torn> {
+    ) -> std::result::Result<Vec<Destination>, ReadError> {
         let (dests, chunks) = match self.destinations_counted(key).await {
             Ok(r) => r,
-            Err(Error::Request { errno, .. }) if errno.0 == 3 => {
-                return Err(Torn::Yes(format!("service {key} vanished during the read")))
+            Err(Error::Request { errno, .. }) if errno == Errno::ESRCH => {
+                return Err(ReadError::Torn(format!(
+                    "service {key} vanished during the read"
+                )))
             }
-            Err(e) => return Err(Torn::Err(e)),
+            Err(e) => return Err(ReadError::Failed(e)),
         };
         report.dumps += 1;
         if chunks > 1 {
             if let Some(d) = first_duplicate(dests.iter().map(Destination::key)) {
-                return Err(Torn::Yes(format!("real server {d} of {key} listed twice")));
+                return Err(ReadError::Torn(format!(
+                    "real server {d} of {key} listed twice"
+                )));
             }
             // The verifying sockets are free once the services passes have ended.
             if let Some(v) = verifying.as_mut() {
                 v.wait().await;
             }
-            let mut verifiers = self
-                .verifiers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let verifiers = self.verifiers();
+            let mut verifiers = verifiers.lock().unwrap_or_else(PoisonError::into_inner);
             for v in verifiers.iter_mut() {
                 verify_dests(v, key, &dests, report)?;
             }
@@ -429,24 +335,26 @@ fn verify_services(verifiers: &Mutex<Vec<Conn>>) -> Vec<Result<Vec<Service>>> {
 }
 
 /// Dumps `key`'s real servers on the verifying socket `v` and compares them with `dests`.
-fn verify_dests(
+pub(crate) fn verify_dests(
     v: &mut Conn,
     key: &ServiceKey,
     dests: &[Destination],
     report: &mut SnapshotReport,
-) -> std::result::Result<(), Torn> {
+) -> std::result::Result<(), ReadError> {
     let again = match v.destinations_blocking(key) {
         Ok(again) => again,
-        Err(Error::Request { errno, .. }) if errno.0 == 3 => {
-            return Err(Torn::Yes(format!("service {key} vanished during the read")))
+        Err(Error::Request { errno, .. }) if errno == Errno::ESRCH => {
+            return Err(ReadError::Torn(format!(
+                "service {key} vanished during the read"
+            )))
         }
-        Err(e) => return Err(Torn::Err(e)),
+        Err(e) => return Err(ReadError::Failed(e)),
     };
     report.dumps += 1;
     let differs =
         again.len() != dests.len() || again.iter().zip(dests).any(|(a, b)| !a.same_settings(b));
     if differs {
-        return Err(Torn::Yes(format!(
+        return Err(ReadError::Torn(format!(
             "real servers of {key} changed during the read"
         )));
     }
@@ -472,6 +380,7 @@ mod tests {
         is_send(&conn.apply(&[]));
         is_send(&conn.info());
         is_send(&conn.daemons());
+        is_send(&conn.read_services(&[]));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 /// A reply from the kernel that could not be decoded: what was being read, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// Fewer bytes than a header or a fixed-size value needs.
     #[error("{context}: truncated: need {need} bytes, have {have}")]
@@ -56,27 +57,62 @@ pub enum DecodeError {
 pub struct Errno(pub i32);
 
 impl Errno {
+    /// `EPERM`: the caller lacks `CAP_NET_ADMIN`.
+    pub const EPERM: Errno = Errno(1);
+    /// `ENOENT`: no such destination, scheduler, persistence engine or generic-netlink family.
+    pub const ENOENT: Errno = Errno(2);
+    /// `ESRCH`: no such service (`ip_vs_genl_find_service`).
+    pub const ESRCH: Errno = Errno(3);
+    /// `EINTR`: interrupted (`kthread_stop` of a sync daemon that has not run yet).
+    pub const EINTR: Errno = Errno(4);
+    /// `EAGAIN`.
+    pub const EAGAIN: Errno = Errno(11);
+    /// `ENOMEM`: the kernel is out of memory.
+    pub const ENOMEM: Errno = Errno(12);
+    /// `EBUSY`: busy (a second dump on one socket, a daemon being stopped).
+    pub const EBUSY: Errno = Errno(16);
+    /// `EEXIST`: the object (service, destination, daemon) already exists.
+    pub const EEXIST: Errno = Errno(17);
+    /// `ENODEV`: no such network device (a sync daemon's interface).
+    pub const ENODEV: Errno = Errno(19);
+    /// `EINVAL`: a value the kernel does not accept.
+    pub const EINVAL: Errno = Errno(22);
+    /// `ERANGE`: a negative weight, or a lower threshold above the upper one.
+    pub const ERANGE: Errno = Errno(34);
+    /// `EMSGSIZE`: a message too large for the socket's buffer.
+    pub const EMSGSIZE: Errno = Errno(90);
+    /// `EOPNOTSUPP`: not supported by this kernel.
+    pub const EOPNOTSUPP: Errno = Errno(95);
+    /// `EAFNOSUPPORT`: an address family this kernel's IPVS was built without.
+    pub const EAFNOSUPPORT: Errno = Errno(97);
+    /// `ENOBUFS`: replies dropped, the receive buffer was full (`netlink_overrun`).
+    pub const ENOBUFS: Errno = Errno(105);
+
+    /// Every errno this crate names, with its symbolic name.
+    const NAMED: [(Errno, &'static str); 15] = [
+        (Errno::EPERM, "EPERM"),
+        (Errno::ENOENT, "ENOENT"),
+        (Errno::ESRCH, "ESRCH"),
+        (Errno::EINTR, "EINTR"),
+        (Errno::EAGAIN, "EAGAIN"),
+        (Errno::ENOMEM, "ENOMEM"),
+        (Errno::EBUSY, "EBUSY"),
+        (Errno::EEXIST, "EEXIST"),
+        (Errno::ENODEV, "ENODEV"),
+        (Errno::EINVAL, "EINVAL"),
+        (Errno::ERANGE, "ERANGE"),
+        (Errno::EMSGSIZE, "EMSGSIZE"),
+        (Errno::EOPNOTSUPP, "EOPNOTSUPP"),
+        (Errno::EAFNOSUPPORT, "EAFNOSUPPORT"),
+        (Errno::ENOBUFS, "ENOBUFS"),
+    ];
+
     /// The symbolic name (`EEXIST`, ...), or `errno N`.
     pub fn name(self) -> String {
-        let n = match self.0 {
-            1 => "EPERM",
-            2 => "ENOENT",
-            3 => "ESRCH",
-            4 => "EINTR",
-            11 => "EAGAIN",
-            12 => "ENOMEM",
-            16 => "EBUSY",
-            17 => "EEXIST",
-            19 => "ENODEV",
-            22 => "EINVAL",
-            34 => "ERANGE",
-            90 => "EMSGSIZE",
-            95 => "EOPNOTSUPP",
-            97 => "EAFNOSUPPORT",
-            105 => "ENOBUFS",
-            _ => return format!("errno {}", self.0),
-        };
-        n.to_string()
+        match Self::NAMED.iter().find(|(e, _)| *e == self) {
+            Some((_, n)) => (*n).to_string(),
+            None => format!("errno {}", self.0),
+        }
     }
 
     /// What the errno means for an IPVS request of the given kind.
@@ -87,21 +123,24 @@ impl Errno {
     /// makes an add return ENOENT ("Scheduler module ip_vs_%s not found"); `ip_vs_add_dest`
     /// returns ERANGE for a negative weight or `l_threshold > u_threshold`.
     pub fn meaning(self, kind: OpKind) -> &'static str {
-        match (self.0, kind) {
-            (17, OpKind::Daemon) => "a sync daemon of this state is already running",
-            (17, _) => "already exists",
-            (3, _) => "no such service",
-            (2, OpKind::Service) => "scheduler or persistence engine not found",
-            (2, _) => "no such destination",
-            (22, _) => "invalid argument",
-            (34, _) => "out of range (a negative weight, or lower threshold above upper)",
-            (16, _) => "busy",
-            (12, _) => "out of memory",
-            (1, _) => "operation not permitted (needs CAP_NET_ADMIN)",
-            (19, _) => "no such device",
-            (97, _) => "address family not supported by this kernel's IPVS",
-            (95, _) => "not supported",
-            (105, _) => "acknowledgements lost (receive buffer overrun)",
+        match (self, kind) {
+            (Errno::EEXIST, OpKind::Daemon) => "a sync daemon of this state is already running",
+            (Errno::EEXIST, _) => "already exists",
+            (Errno::ESRCH, _) => "no such service",
+            (Errno::ENOENT, OpKind::Service) => "scheduler or persistence engine not found",
+            (Errno::ENOENT, OpKind::Query) => "not found",
+            (Errno::ENOENT, _) => "no such destination",
+            (Errno::EINVAL, _) => "invalid argument",
+            (Errno::ERANGE, _) => {
+                "out of range (a negative weight, or lower threshold above upper)"
+            }
+            (Errno::EBUSY, _) => "busy",
+            (Errno::ENOMEM, _) => "out of memory",
+            (Errno::EPERM, _) => "operation not permitted (needs CAP_NET_ADMIN)",
+            (Errno::ENODEV, _) => "no such device",
+            (Errno::EAFNOSUPPORT, _) => "address family not supported by this kernel's IPVS",
+            (Errno::EOPNOTSUPP, _) => "not supported",
+            (Errno::ENOBUFS, _) => "acknowledgements lost (receive buffer overrun)",
             _ => "unexpected error",
         }
     }
@@ -115,6 +154,7 @@ impl fmt::Display for Errno {
 
 /// The object an operation acts on, which picks the meaning of an errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
 pub enum OpKind {
     /// A service add or edit.
     Service,
@@ -126,6 +166,8 @@ pub enum OpKind {
     Daemon,
     /// A config (timeouts) change.
     Config,
+    /// A query: a dump, or a read of info, timeouts or a service.
+    Query,
 }
 
 /// One operation the kernel refused: the operation (as `Op`'s Display names it) and the errno.
@@ -149,6 +191,7 @@ impl OpError {
 
 /// Everything that can go wrong talking to IPVS.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The generic-netlink family "IPVS" is not registered.
     #[error("IPVS not available in this kernel/namespace: load ip_vs (generic netlink family \"IPVS\" not found)")]
@@ -169,7 +212,7 @@ pub enum Error {
     #[error("decoding an IPVS reply: {0}")]
     Decode(#[from] DecodeError),
     /// A request (a dump, info, timeouts) that the kernel refused.
-    #[error("{request}: {} ({errno})", errno.meaning(OpKind::ServiceKey))]
+    #[error("{request}: {} ({errno})", errno.meaning(OpKind::Query))]
     Request {
         /// What was asked.
         request: String,
@@ -196,6 +239,10 @@ pub enum Error {
     /// The kernel sent something that breaks the protocol (a reply to no request, ...).
     #[error("netlink protocol: {0}")]
     Protocol(String),
+    /// The thread of a [`Worker`](crate::worker::Worker) has ended (it panicked, or could not
+    /// start): nothing was done.
+    #[error("the IPVS worker thread has ended")]
+    WorkerGone,
 }
 
 /// Result with this crate's [`Error`].

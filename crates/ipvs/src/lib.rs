@@ -3,12 +3,22 @@
 //! The kernel side lives in `net/netfilter/ipvs/ip_vs_ctl.c` (family `"IPVS"`, attributes in
 //! `include/uapi/linux/ip_vs.h`).
 //!
-//! - [`model`]: the table as plain data (services, destinations, stats, info, timeouts, daemons).
+//! Pure (no I/O):
+//! - [`model`]: the table as plain data (services, destinations, stats, info, timeouts, daemons),
+//!   settings equality and normalisation for diffs, and the keyed view ([`KeyedTable`]).
 //! - [`ops`]: the operations a batch carries.
-//! - [`codec`]: netlink bytes <-> model (pure).
-//! - [`error`]: typed errors.
+//! - [`codec`]: netlink bytes <-> model and ops.
+//! - [`ipvsadm`]: ipvsadm's text formats: the `-Sn` save text, the `-R` restore input (every bad
+//!   line reported) and the `-Ln` listings, byte for byte as ipvsadm 1.31 prints them.
+//! - [`error`]: typed errors, errnos with their IPVS meaning.
+//!
+//! I/O:
 //! - [`conn`]: the socket: `Conn::connect`, `apply` (pipelined batches), info, timeouts, daemons.
 //! - [`dump`]: streamed dumps and consistent snapshots.
+//! - `read` (private): `Conn::read_services`, services read by key (pipelined GETs, each
+//!   service's real servers), for callers that own part of the table.
+//! - [`worker`]: a `Conn` on a thread of its own ([`Worker::spawn`]), driven through cloneable
+//!   [`WorkerHandle`]s, so that its long runs never stall the caller's runtime.
 //! - `socket` (private): neli's low-level `NlSocket`, sized for batches.
 // Denied, not forbidden: `socket::borrow` is the one exception (neli's `NlSocket` has no `AsFd`).
 #![deny(unsafe_code)]
@@ -20,7 +30,9 @@ pub mod error;
 pub mod ipvsadm;
 pub mod model;
 pub mod ops;
+mod read;
 mod socket;
+pub mod worker;
 
 pub use conn::{BatchReport, Conn, Outcome};
 pub use dump::{SnapshotReport, SNAPSHOT_TRIES};
@@ -31,3 +43,4 @@ pub use model::{
     SyncDaemon, Table, Timeouts, Tunnel, TunnelFlags, TunnelType,
 };
 pub use ops::Op;
+pub use worker::{ReadServices, Worker, WorkerHandle};

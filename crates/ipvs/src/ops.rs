@@ -12,6 +12,7 @@ use crate::model::{
 
 /// One change to the kernel's IPVS state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum Op {
     /// `IPVS_CMD_NEW_SERVICE`: add a virtual service (EEXIST if it exists).
     AddService(Service),

@@ -58,9 +58,7 @@ fn fwmark() -> ServiceKey {
 
 fn v6_service() -> Service {
     let mut s = Service::new(tcp("2001:db8::1", 443), Scheduler::Sh);
-    s.flags = ServiceFlags::from_bits(
-        ServiceFlags::PERSISTENT | ServiceFlags::SCHED1 | ServiceFlags::SCHED2,
-    );
+    s.flags = ServiceFlags::PERSISTENT | ServiceFlags::SCHED1 | ServiceFlags::SCHED2;
     s.timeout = 300;
     s.netmask = Netmask::Inet6(64);
     s
@@ -73,7 +71,7 @@ fn pe_service() -> Service {
         port: 5060,
     };
     let mut s = Service::new(key, Scheduler::Rr);
-    s.flags = ServiceFlags::from_bits(ServiceFlags::PERSISTENT);
+    s.flags = ServiceFlags::PERSISTENT;
     s.timeout = 60;
     s.pe_name = Some("sip".into());
     s
@@ -92,9 +90,7 @@ fn gue_dest() -> Destination {
     d.tunnel = Tunnel {
         kind: TunnelType::Gue,
         port: 8080,
-        flags: TunnelFlags {
-            bits: TunnelFlags::CSUM,
-        },
+        flags: TunnelFlags::CSUM,
     };
     d
 }
@@ -170,7 +166,7 @@ fn with_zero_stats(mut s: Service) -> Service {
 
 fn service_replies() -> Vec<(&'static [u8], Service)> {
     let mut fw = Service::new(fwmark(), Scheduler::Mh);
-    fw.flags = ServiceFlags::from_bits(ServiceFlags::SCHED2);
+    fw.flags = ServiceFlags::SCHED2;
     vec![
         (RPL_SERVICE_V6, with_zero_stats(v6_service())),
         (
@@ -194,17 +190,13 @@ fn dest_replies() -> Vec<(&'static [u8], AddressFamily, Destination)> {
     remcsum.tunnel = Tunnel {
         kind: TunnelType::Gue,
         port: 6080,
-        flags: TunnelFlags {
-            bits: TunnelFlags::REMCSUM,
-        },
+        flags: TunnelFlags::REMCSUM,
     };
     let mut gre = Destination::new("10.3.0.2".parse().unwrap(), 0, Forwarding::Tunnel);
     gre.tunnel = Tunnel {
         kind: TunnelType::Gre,
         port: 0,
-        flags: TunnelFlags {
-            bits: TunnelFlags::CSUM,
-        },
+        flags: TunnelFlags::CSUM,
     };
     vec![
         (RPL_DEST_MASQ, AddressFamily::Inet, z(masq_dest())),

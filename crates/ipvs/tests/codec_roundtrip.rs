@@ -69,7 +69,7 @@ fn service() -> impl Strategy<Value = Service> {
             Service {
                 key,
                 scheduler: Scheduler::from_name(&sched),
-                flags: ServiceFlags::from_bits(flags),
+                flags: ServiceFlags::from_bits_retain(flags),
                 timeout,
                 netmask,
                 pe_name,
@@ -103,7 +103,7 @@ fn destination() -> impl Strategy<Value = Destination> {
                 tunnel: Tunnel {
                     kind: TunnelType::from_raw(tt),
                     port: tp,
-                    flags: TunnelFlags { bits: tf },
+                    flags: TunnelFlags::from_bits_retain(tf),
                 },
                 active_conns: a,
                 inactive_conns: i,

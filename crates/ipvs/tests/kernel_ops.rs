@@ -34,7 +34,7 @@ fn services_and_destinations_add_edit_delete_v4_v6_fwmark() {
             mark: 7,
         };
         let mut s6 = svc(v6, Scheduler::Wrr);
-        s6.flags = ServiceFlags::from_bits(ServiceFlags::PERSISTENT);
+        s6.flags = ServiceFlags::PERSISTENT;
         s6.timeout = 600;
         s6.netmask = Netmask::Inet6(64);
         ok(
@@ -88,7 +88,7 @@ fn services_and_destinations_add_edit_delete_v4_v6_fwmark() {
 
         // Edit: scheduler and persistence of a service, weight of a destination.
         let mut e4 = svc(v4, Scheduler::Sed);
-        e4.flags = ServiceFlags::from_bits(ServiceFlags::PERSISTENT);
+        e4.flags = ServiceFlags::PERSISTENT;
         e4.timeout = 120;
         e4.netmask = Netmask::Inet(Ipv4Addr::new(255, 255, 255, 0));
         ok(
@@ -190,13 +190,13 @@ fn flags_persistence_netmask_and_pe() {
             port: 9,
         };
         let mut s1 = svc(sh, Scheduler::Sh);
-        s1.flags = ServiceFlags::from_bits(ServiceFlags::SCHED1 | ServiceFlags::SCHED2);
+        s1.flags = ServiceFlags::SCHED1 | ServiceFlags::SCHED2;
         let mut s2 = svc(mh, Scheduler::Mh);
-        s2.flags = ServiceFlags::from_bits(ServiceFlags::SCHED1 | ServiceFlags::SCHED2);
+        s2.flags = ServiceFlags::SCHED1 | ServiceFlags::SCHED2;
         let mut s3 = svc(udp, Scheduler::Rr);
-        s3.flags = ServiceFlags::from_bits(ServiceFlags::ONEPACKET);
+        s3.flags = ServiceFlags::ONEPACKET;
         let mut s4 = svc(sip, Scheduler::Rr);
-        s4.flags = ServiceFlags::from_bits(ServiceFlags::PERSISTENT);
+        s4.flags = ServiceFlags::PERSISTENT;
         s4.timeout = 60;
         s4.netmask = Netmask::Inet(Ipv4Addr::new(255, 255, 0, 0));
         s4.pe_name = Some("sip".into());
@@ -242,11 +242,7 @@ fn forwarding_methods_tunnels_and_thresholds() {
         };
         let tun = |addr: &str, kind, port, flags| {
             let mut d = dest(addr, 0, Forwarding::Tunnel, 1);
-            d.tunnel = Tunnel {
-                kind,
-                port,
-                flags: TunnelFlags { bits: flags },
-            };
+            d.tunnel = Tunnel { kind, port, flags };
             d
         };
         let mut thr = dest("10.2.0.9", 80, Forwarding::Masq, 4);
@@ -261,7 +257,10 @@ fn forwarding_methods_tunnels_and_thresholds() {
                 Op::AddDest(k, dest("10.2.0.2", 80, Forwarding::DirectRoute, 1)),
                 Op::AddDest(k, dest("10.2.0.3", 80, Forwarding::Tunnel, 1)),
                 Op::AddDest(k, thr),
-                Op::AddDest(fw, tun("10.3.0.1", TunnelType::Ipip, 0, 0)),
+                Op::AddDest(
+                    fw,
+                    tun("10.3.0.1", TunnelType::Ipip, 0, TunnelFlags::empty()),
+                ),
                 Op::AddDest(
                     fw,
                     tun("10.3.0.2", TunnelType::Gue, 8080, TunnelFlags::CSUM),
@@ -272,7 +271,10 @@ fn forwarding_methods_tunnels_and_thresholds() {
                 ),
                 Op::AddDest(fw, tun("10.3.0.4", TunnelType::Gre, 0, TunnelFlags::CSUM)),
                 // Mixed family: an IPv6 real server behind an IPv4 service, tunnelled.
-                Op::AddDest(fw, tun("2001:db8::9", TunnelType::Ipip, 0, 0)),
+                Op::AddDest(
+                    fw,
+                    tun("2001:db8::9", TunnelType::Ipip, 0, TunnelFlags::empty()),
+                ),
             ],
         )
         .await;

@@ -79,7 +79,7 @@ prop_compose! {
             },
             key,
             scheduler,
-            flags: ServiceFlags::from_bits(bits),
+            flags: ServiceFlags::from_bits_retain(bits),
             timeout,
             pe_name: pe.map(str::to_string),
             stats,
@@ -121,7 +121,7 @@ prop_compose! {
             tunnel: Tunnel {
                 kind: TunnelType::from_raw(kind),
                 port: tun_port,
-                flags: TunnelFlags { bits: tun_flags },
+                flags: TunnelFlags::from_bits_retain(tun_flags),
             },
             active_conns: conns.0,
             inactive_conns: conns.1,
@@ -327,11 +327,11 @@ fn normalisation_examples() {
     let s = Service {
         scheduler: Scheduler::Other("wrr".into()),
         pe_name: Some(String::new()),
-        flags: ServiceFlags::from_bits(ServiceFlags::HASHED | ServiceFlags::PERSISTENT),
+        flags: ServiceFlags::HASHED | ServiceFlags::PERSISTENT,
         ..Service::new(tcp, Scheduler::Wlc)
     }
     .normalised();
     assert_eq!(s.scheduler, Scheduler::Wrr);
     assert_eq!(s.pe_name, None);
-    assert_eq!(s.flags, ServiceFlags::from_bits(ServiceFlags::PERSISTENT));
+    assert_eq!(s.flags, ServiceFlags::PERSISTENT);
 }

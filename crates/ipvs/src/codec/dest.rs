@@ -70,7 +70,7 @@ fn put_config(buf: &mut Vec<u8>, d: &Destination) {
     put_u32(buf, WEIGHT, d.weight as u32);
     put_u8(buf, TUN_TYPE, d.tunnel.kind.to_raw());
     put_be16(buf, TUN_PORT, d.tunnel.port);
-    put_u16(buf, TUN_FLAGS, d.tunnel.flags.bits);
+    put_u16(buf, TUN_FLAGS, d.tunnel.flags.bits());
     put_u32(buf, U_THRESH, d.upper_threshold);
     put_u32(buf, L_THRESH, d.lower_threshold);
 }
@@ -132,9 +132,7 @@ pub fn decode_dest(nest: &Attr<'_>, svc_af: AddressFamily) -> Result<DestReply, 
             TUN_TYPE => d.tunnel.kind = TunnelType::from_raw(a.u8("IPVS_DEST_ATTR_TUN_TYPE")?),
             TUN_PORT => d.tunnel.port = a.be16("IPVS_DEST_ATTR_TUN_PORT")?,
             TUN_FLAGS => {
-                d.tunnel.flags = TunnelFlags {
-                    bits: a.u16("IPVS_DEST_ATTR_TUN_FLAGS")?,
-                }
+                d.tunnel.flags = TunnelFlags::from_bits_retain(a.u16("IPVS_DEST_ATTR_TUN_FLAGS")?)
             }
             STATS => stats32 = Some(a),
             STATS64 => stats64 = Some(a),

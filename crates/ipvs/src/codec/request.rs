@@ -96,6 +96,23 @@ pub fn encode_dump_dests(buf: &mut Vec<u8>, family: u16, seq: u32, key: &Service
     finish(buf, at);
 }
 
+/// Appends a request for one service by key (`IPVS_CMD_GET_SERVICE` without `NLM_F_DUMP`,
+/// handled by `ip_vs_genl_get_cmd`): one reply, the service or an error (ESRCH when there is no
+/// such service). No `NLM_F_ACK`, so that each request has exactly one reply and many can be
+/// in flight.
+pub fn encode_get_service(buf: &mut Vec<u8>, family: u16, seq: u32, key: &ServiceKey) {
+    let at = begin(
+        buf,
+        family,
+        NLM_F_REQUEST,
+        seq,
+        cmd::GET_SERVICE,
+        IPVS_GENL_VERSION,
+    );
+    encode_key(buf, key);
+    finish(buf, at);
+}
+
 /// Appends a dump request of the sync daemons (`IPVS_CMD_GET_DAEMON`, `NLM_F_DUMP`).
 pub fn encode_dump_daemons(buf: &mut Vec<u8>, family: u16, seq: u32) {
     let at = begin(

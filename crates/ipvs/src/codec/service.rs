@@ -134,7 +134,7 @@ fn put_fields(buf: &mut Vec<u8>, s: &Service) {
         put_str(buf, PE_NAME, pe);
     }
     let mut flags = [0u8; 8];
-    flags[..4].copy_from_slice(&s.flags.bits.to_ne_bytes());
+    flags[..4].copy_from_slice(&s.flags.bits().to_ne_bytes());
     flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
     put_bytes(buf, FLAGS, &flags);
     put_u32(buf, TIMEOUT, s.timeout);
@@ -214,7 +214,7 @@ pub fn decode_service(nest: &Attr<'_>) -> Result<ServiceReply, DecodeError> {
     let service = Service {
         key,
         scheduler: Scheduler::from_name(sched.unwrap_or_default()),
-        flags: ServiceFlags::from_bits(flags),
+        flags: ServiceFlags::from_bits_retain(flags),
         timeout,
         netmask,
         pe_name,

@@ -160,7 +160,7 @@ pub(crate) struct Item<'a> {
 
 /// The options of one line plus its bare words (the `--set` values).
 #[derive(Debug, Default)]
-pub(crate) struct Parsed<'a> {
+pub(crate) struct OptionList<'a> {
     /// Options in the order given.
     pub items: Vec<Item<'a>>,
     /// Words that belong to no option.
@@ -232,14 +232,17 @@ impl Opt {
 
 /// Splits a line's words into options. Errors name the offending word.
 #[cfg(test)]
-pub(crate) fn parse_words<'a>(words: &[&'a str]) -> Result<Parsed<'a>, String> {
-    let mut out = Parsed::default();
+pub(crate) fn parse_words<'a>(words: &[&'a str]) -> Result<OptionList<'a>, String> {
+    let mut out = OptionList::default();
     parse_words_into(words, &mut out)?;
     Ok(out)
 }
 
 /// [`parse_words`] into `out` (cleared first), so one buffer serves every line of a file.
-pub(crate) fn parse_words_into<'a>(words: &[&'a str], out: &mut Parsed<'a>) -> Result<(), String> {
+pub(crate) fn parse_words_into<'a>(
+    words: &[&'a str],
+    out: &mut OptionList<'a>,
+) -> Result<(), String> {
     out.items.clear();
     out.bare.clear();
     let mut i = 0usize;

@@ -16,6 +16,7 @@ mod args;
 mod fast;
 mod fmt;
 mod lex;
+mod line;
 pub mod list;
 mod order;
 pub mod restore;

@@ -87,7 +87,7 @@ pub(crate) fn rule_name(key: &ServiceKey) -> String {
 
 /// Whether any of the three scheduler flags is set.
 pub(crate) fn has_sched_flags(flags: ServiceFlags) -> bool {
-    flags.bits & (ServiceFlags::SCHED1 | ServiceFlags::SCHED2 | ServiceFlags::SCHED3) != 0
+    flags.intersects(ServiceFlags::SCHED1 | ServiceFlags::SCHED2 | ServiceFlags::SCHED3)
 }
 
 /// ipvsadm's `print_sched_flags`: the names joined by commas (an unnamed flag of sh/mh prints

@@ -9,6 +9,7 @@ use super::{fmt_addr_port, AddressFamily, ServiceKey, Stats};
 
 /// How packets reach a real server (`IP_VS_CONN_F_FWD_MASK` bits of `IPVS_DEST_ATTR_FWD_METHOD`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[non_exhaustive]
 pub enum Forwarding {
     /// Masquerading / NAT (`IP_VS_CONN_F_MASQ`, 0; ipvsadm `-m`).
     Masq,
@@ -49,6 +50,7 @@ impl Forwarding {
 
 /// The encapsulation of a tunnelled real server (`IPVS_DEST_ATTR_TUN_TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+#[non_exhaustive]
 pub enum TunnelType {
     /// IP-in-IP (`IP_VS_CONN_F_TUNNEL_TYPE_IPIP`, 0), the default.
     #[default]
@@ -83,38 +85,51 @@ impl TunnelType {
     }
 }
 
-/// Tunnel encapsulation flags (`IPVS_DEST_ATTR_TUN_FLAGS`, `IP_VS_TUNNEL_ENCAP_FLAG_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
-pub struct TunnelFlags {
-    /// Raw bits (0 = `IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM`).
-    pub bits: u16,
+bitflags::bitflags! {
+    /// Tunnel encapsulation flags (`IPVS_DEST_ATTR_TUN_FLAGS`, `IP_VS_TUNNEL_ENCAP_FLAG_*`);
+    /// empty is `IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM`. Unnamed bits are kept.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+    pub struct TunnelFlags: u16 {
+        /// `IP_VS_TUNNEL_ENCAP_FLAG_CSUM`: outer UDP/GRE checksum.
+        const CSUM = 1 << 0;
+        /// `IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`: remote checksum offload.
+        const REMCSUM = 1 << 1;
+        // Every other bit is kept too.
+        const _ = !0;
+    }
+}
+
+impl Serialize for TunnelFlags {
+    /// As `{"bits": N}`, the raw bits (the form the JSON outputs always had).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("TunnelFlags", 1)?;
+        st.serialize_field("bits", &self.bits())?;
+        st.end()
+    }
 }
 
 impl TunnelFlags {
-    /// `IP_VS_TUNNEL_ENCAP_FLAG_CSUM`: outer UDP/GRE checksum.
-    pub const CSUM: u16 = 1 << 0;
-    /// `IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`: remote checksum offload.
-    pub const REMCSUM: u16 = 1 << 1;
-
     /// True when the checksum flag is set.
     pub fn csum(self) -> bool {
-        self.bits & Self::CSUM != 0
+        self.contains(Self::CSUM)
     }
 
     /// True when the remote-checksum flag is set.
     pub fn remcsum(self) -> bool {
-        self.bits & Self::REMCSUM != 0
+        self.contains(Self::REMCSUM)
     }
 }
 
 /// Tunnel settings of a real server (used with `Forwarding::Tunnel`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
 pub struct Tunnel {
-    /// Encapsulation type.
+    /// How packets are encapsulated (`IPVS_DEST_ATTR_TUN_TYPE`; ipvsadm `--tun-type`).
     pub kind: TunnelType,
     /// Destination UDP port for GUE (`IPVS_DEST_ATTR_TUN_PORT`, big-endian on the wire).
     pub port: u16,
-    /// Checksum flags.
+    /// Checksums of the outer header for GUE and GRE (`IPVS_DEST_ATTR_TUN_FLAGS`; ipvsadm
+    /// `--tun-nocsum`, `--tun-csum`, `--tun-remcsum`).
     pub flags: TunnelFlags,
 }
 
@@ -139,11 +154,12 @@ impl fmt::Display for DestKey {
 /// family different from the service's only with tunnel forwarding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Destination {
-    /// Address.
+    /// The real server's address (`IPVS_DEST_ATTR_ADDR`), which sets its family.
     pub addr: IpAddr,
-    /// Port.
+    /// The real server's port (`IPVS_DEST_ATTR_PORT`, big-endian on the wire); the service's
+    /// port for direct routing and tunnels ([`Destination::normalised_for`]).
     pub port: u16,
-    /// Forwarding method.
+    /// How packets reach it (`IPVS_DEST_ATTR_FWD_METHOD`).
     pub forwarding: Forwarding,
     /// Weight (the kernel rejects negative weights with EINVAL).
     pub weight: i32,
@@ -153,13 +169,14 @@ pub struct Destination {
     pub lower_threshold: u32,
     /// Tunnel settings (sent only with `Forwarding::Tunnel`; reported by the kernel always).
     pub tunnel: Tunnel,
-    /// Active connections (replies only).
+    /// Connections the kernel counts as active (TCP established), counted by the kernel
+    /// (`IPVS_DEST_ATTR_ACTIVE_CONNS`; replies only, ignored when sent).
     pub active_conns: u32,
-    /// Inactive connections (replies only).
+    /// Connections in other states (`IPVS_DEST_ATTR_INACT_CONNS`; replies only).
     pub inactive_conns: u32,
-    /// Persistent connections (replies only).
+    /// Persistence templates pointing at it (`IPVS_DEST_ATTR_PERSIST_CONNS`; replies only).
     pub persist_conns: u32,
-    /// Counters (replies only).
+    /// Traffic counters (`IPVS_DEST_ATTR_STATS64`; replies only, `None` in what is sent).
     pub stats: Option<Stats>,
 }
 

@@ -30,11 +30,11 @@ impl Info {
 /// unchanged (`ip_vs_set_timeout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Timeouts {
-    /// Established TCP.
+    /// Idle timeout of an established TCP connection (`IPVS_CMD_ATTR_TIMEOUT_TCP`).
     pub tcp: u32,
-    /// TCP after FIN.
+    /// Timeout of a TCP connection after the client's FIN (`IPVS_CMD_ATTR_TIMEOUT_TCP_FIN`).
     pub tcp_fin: u32,
-    /// UDP.
+    /// Idle timeout of a UDP "connection" (`IPVS_CMD_ATTR_TIMEOUT_UDP`).
     pub udp: u32,
 }
 

@@ -32,9 +32,9 @@ pub(crate) fn fmt_addr_port(f: &mut fmt::Formatter<'_>, addr: &IpAddr, port: u16
 /// One service with its real servers, as the kernel lists them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServiceEntry {
-    /// The service.
+    /// The virtual service's settings and counters.
     pub service: Service,
-    /// Its real servers.
+    /// Its real servers, in the kernel's order (`IPVS_CMD_GET_DEST` dump).
     pub destinations: Vec<Destination>,
 }
 

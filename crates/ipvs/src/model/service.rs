@@ -55,6 +55,7 @@ impl fmt::Display for AddressFamily {
 
 /// The transport protocol of a virtual service (`IPVS_SVC_ATTR_PROTOCOL`, an IP protocol number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[non_exhaustive]
 pub enum Protocol {
     /// TCP (`IPPROTO_TCP`, 6).
     Tcp,
@@ -151,6 +152,7 @@ impl fmt::Display for ServiceKey {
 
 /// A scheduler name (`IPVS_SVC_ATTR_SCHED_NAME`); the kernel accepts any name it has a module for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Scheduler {
     /// Round robin.
     Rr,
@@ -258,50 +260,49 @@ impl Serialize for Scheduler {
     }
 }
 
-/// Service flags (`IP_VS_SVC_F_*` in `ip_vs.h`), raw bits kept as the kernel reports them.
-///
-/// The wire form is `struct ip_vs_flags { flags, mask }`; this crate always sends the mask
-/// `0xffff_ffff` so that every bit is set or cleared as given (`ip_vs_genl_parse_service`:
-/// `usvc->flags = (usvc->flags & ~flags.mask) | (flags.flags & flags.mask)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
-pub struct ServiceFlags {
-    /// The raw `IP_VS_SVC_F_*` bits.
-    pub bits: u32,
+bitflags::bitflags! {
+    /// Service flags (`IP_VS_SVC_F_*` in `ip_vs.h`), every bit kept as the kernel reports it
+    /// (bits this crate does not name included: [`ServiceFlags::from_bits_retain`]).
+    ///
+    /// The wire form is `struct ip_vs_flags { flags, mask }`; this crate always sends the mask
+    /// `0xffff_ffff` so that every bit is set or cleared as given (`ip_vs_genl_parse_service`:
+    /// `usvc->flags = (usvc->flags & ~flags.mask) | (flags.flags & flags.mask)`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+    pub struct ServiceFlags: u32 {
+        /// `IP_VS_SVC_F_PERSISTENT`: persistent port (ipvsadm `-p`).
+        const PERSISTENT = 0x0001;
+        /// `IP_VS_SVC_F_HASHED`: hashed entry (set by the kernel on every live service).
+        const HASHED = 0x0002;
+        /// `IP_VS_SVC_F_ONEPACKET`: one-packet scheduling (ipvsadm `-o`).
+        const ONEPACKET = 0x0004;
+        /// `IP_VS_SVC_F_SCHED1`: scheduler flag 1 (sh-fallback / mh-fallback).
+        const SCHED1 = 0x0008;
+        /// `IP_VS_SVC_F_SCHED2`: scheduler flag 2 (sh-port / mh-port).
+        const SCHED2 = 0x0010;
+        /// `IP_VS_SVC_F_SCHED3`: scheduler flag 3 (unnamed by every scheduler so far).
+        const SCHED3 = 0x0020;
+        // Every other bit is kept too (a later kernel's flag survives a read and a write back).
+        const _ = !0;
+    }
+}
+
+impl Serialize for ServiceFlags {
+    /// As `{"bits": N}`, the raw `IP_VS_SVC_F_*` bits (the form the JSON outputs always had).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("ServiceFlags", 1)?;
+        st.serialize_field("bits", &self.bits())?;
+        st.end()
+    }
 }
 
 impl ServiceFlags {
-    /// `IP_VS_SVC_F_PERSISTENT`: persistent port.
-    pub const PERSISTENT: u32 = 0x0001;
-    /// `IP_VS_SVC_F_HASHED`: hashed entry (set by the kernel on every live service).
-    pub const HASHED: u32 = 0x0002;
-    /// `IP_VS_SVC_F_ONEPACKET`: one-packet scheduling.
-    pub const ONEPACKET: u32 = 0x0004;
-    /// `IP_VS_SVC_F_SCHED1`: scheduler flag 1 (sh-fallback / mh-fallback).
-    pub const SCHED1: u32 = 0x0008;
-    /// `IP_VS_SVC_F_SCHED2`: scheduler flag 2 (sh-port / mh-port).
-    pub const SCHED2: u32 = 0x0010;
-    /// `IP_VS_SVC_F_SCHED3`: scheduler flag 3 (unnamed by every scheduler so far).
-    pub const SCHED3: u32 = 0x0020;
-
-    /// Flags from raw bits.
-    pub fn from_bits(bits: u32) -> Self {
-        ServiceFlags { bits }
-    }
-
-    /// True when every bit of `flag` is set.
-    pub fn contains(self, flag: u32) -> bool {
-        self.bits & flag == flag
-    }
-
     /// These flags with `flag` set or cleared.
-    pub fn with(self, flag: u32, on: bool) -> Self {
-        ServiceFlags {
-            bits: if on {
-                self.bits | flag
-            } else {
-                self.bits & !flag
-            },
-        }
+    #[must_use]
+    pub fn with(self, flag: ServiceFlags, on: bool) -> Self {
+        let mut f = self;
+        f.set(flag, on);
+        f
     }
 
     /// These flags without the bits the kernel sets by itself ([`ServiceFlags::HASHED`]): the
@@ -335,16 +336,16 @@ impl ServiceFlags {
             _ => ["flag-1", "flag-2", "flag-3"],
         };
         [Self::SCHED1, Self::SCHED2, Self::SCHED3]
-            .iter()
+            .into_iter()
             .zip(names)
-            .filter(|(bit, _)| self.contains(**bit))
+            .filter(|(bit, _)| self.contains(*bit))
             .map(|(_, n)| n)
             .collect()
     }
 
     /// The scheduler-flag bit a name stands for (`sh-fallback`, `sh-port`, `mh-fallback`,
     /// `mh-port`, `flag-1`, `flag-2`, `flag-3`), or `None`.
-    pub fn sched_flag_from_name(name: &str) -> Option<u32> {
+    pub fn sched_flag_from_name(name: &str) -> Option<ServiceFlags> {
         match name {
             "sh-fallback" | "mh-fallback" | "flag-1" => Some(Self::SCHED1),
             "sh-port" | "mh-port" | "flag-2" => Some(Self::SCHED2),
@@ -389,15 +390,16 @@ impl fmt::Display for Netmask {
 /// `IPVS_SVC_ATTR_STATS64` / `IPVS_DEST_ATTR_STATS64` when present).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 pub struct Stats {
-    /// Connections scheduled.
+    /// Connections scheduled since the counters were zeroed (`IPVS_STATS_ATTR_CONNS`).
     pub conns: u64,
-    /// Incoming packets.
+    /// Packets from clients, since zeroed (`IPVS_STATS_ATTR_INPKTS`).
     pub inpkts: u64,
-    /// Outgoing packets.
+    /// Packets to clients, since zeroed (`IPVS_STATS_ATTR_OUTPKTS`; 0 for direct routing and
+    /// tunnels, whose replies bypass the director).
     pub outpkts: u64,
-    /// Incoming bytes.
+    /// Bytes from clients, since zeroed (`IPVS_STATS_ATTR_INBYTES`).
     pub inbytes: u64,
-    /// Outgoing bytes.
+    /// Bytes to clients, since zeroed (`IPVS_STATS_ATTR_OUTBYTES`).
     pub outbytes: u64,
     /// Current connection rate (per second).
     pub cps: u64,
@@ -416,9 +418,10 @@ pub struct Stats {
 pub struct Service {
     /// What identifies the service.
     pub key: ServiceKey,
-    /// The scheduler.
+    /// How new connections pick a real server (`IPVS_SVC_ATTR_SCHED_NAME`; ipvsadm `-s`).
     pub scheduler: Scheduler,
-    /// Service flags.
+    /// Persistence, one-packet scheduling and the scheduler's own flags
+    /// (`IPVS_SVC_ATTR_FLAGS`); the kernel adds `HASHED` to every live service.
     pub flags: ServiceFlags,
     /// Persistence timeout in seconds (`IPVS_SVC_ATTR_TIMEOUT`; meaningful with `persistent`).
     pub timeout: u32,
@@ -524,7 +527,7 @@ mod tests {
 
     #[test]
     fn scheduler_flags_are_named_per_scheduler() {
-        let f = ServiceFlags::from_bits(ServiceFlags::SCHED1 | ServiceFlags::SCHED2);
+        let f = ServiceFlags::SCHED1 | ServiceFlags::SCHED2;
         assert_eq!(
             f.sched_flag_names(&Scheduler::Sh),
             ["sh-fallback", "sh-port"]

@@ -22,22 +22,24 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use neli::socket::NlSocket;
-use serde::Serialize;
 use tokio::io::unix::AsyncFd;
 
 use crate::codec::info::{decode_family_id, decode_info, decode_timeouts};
-use crate::codec::msg::{Message, MessageIter, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN};
-use crate::codec::request::{encode_get, encode_get_family, encode_op, op_kind};
+use crate::codec::msg::{Message, MessageIter, NLMSG_DONE, NLMSG_ERROR};
+use crate::codec::request::{encode_get, encode_get_family};
 use crate::codec::{cmd, daemon::decode_daemon_msg};
-use crate::error::{Errno, Error, OpError, Result};
-use crate::model::{Info, SyncDaemon, Timeouts};
-use crate::ops::Op;
+use crate::error::{Errno, Error, Result};
+use crate::model::{Destination, Info, SyncDaemon, Timeouts};
 use crate::socket;
+
+mod batch;
+
+pub use batch::{BatchReport, Outcome};
 
 /// Receive buffer asked for (`SO_RCVBUFFORCE`, root only; the kernel doubles it).
 const RCVBUF_WANTED: usize = 8 << 20;
 /// Largest packed `send`.
-const MAX_SEND: usize = 128 << 10;
+pub(crate) const MAX_SEND: usize = 128 << 10;
 /// Bytes of receive buffer budgeted per ack in flight (an ack's `truesize` is ~768 bytes; an
 /// error ack echoes the request and is larger).
 const BYTES_PER_ACK: usize = 2048;
@@ -54,67 +56,6 @@ const REFILL_CHUNK: usize = 256;
 /// Receive buffer for one datagram (dump skbs are at most 32 KiB: `netlink_recvmsg`).
 const RECV_BUF: usize = 64 << 10;
 
-/// What happened to one operation of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Outcome {
-    /// The kernel acknowledged it.
-    Ok,
-    /// The kernel refused it.
-    Failed(OpError),
-    /// Sent, but its ack was lost (ENOBUFS) or the socket failed: it may or may not have applied.
-    Unknown,
-    /// Not sent, because an earlier failure of the socket stopped the batch.
-    NotSent,
-}
-
-/// The result of [`Conn::apply`]: one outcome per operation, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchReport {
-    /// One outcome per operation, in the order given.
-    pub outcomes: Vec<Outcome>,
-    /// Why the batch stopped early (lost acks, a socket error), if it did.
-    pub interrupted: Option<String>,
-}
-
-impl BatchReport {
-    /// True when every operation was acknowledged.
-    pub fn all_ok(&self) -> bool {
-        self.outcomes.iter().all(|o| *o == Outcome::Ok)
-    }
-
-    /// The refused operations with their index in the batch.
-    pub fn failures(&self) -> impl Iterator<Item = (usize, &OpError)> {
-        self.outcomes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, o)| match o {
-                Outcome::Failed(e) => Some((i, e)),
-                _ => None,
-            })
-    }
-
-    /// How many operations were acknowledged.
-    pub fn ok_count(&self) -> usize {
-        self.outcomes.iter().filter(|o| **o == Outcome::Ok).count()
-    }
-
-    /// How many operations have an unknown result (sent, no ack).
-    pub fn unknown_count(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|o| **o == Outcome::Unknown)
-            .count()
-    }
-
-    /// How many operations were not sent.
-    pub fn not_sent_count(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|o| **o == Outcome::NotSent)
-            .count()
-    }
-}
-
 /// A connection to the kernel's IPVS over generic netlink. One request stream at a time (every
 /// method takes `&mut self`); one dump at a time, as the kernel requires.
 pub struct Conn {
@@ -123,16 +64,16 @@ pub struct Conn {
     seq: u32,
     window: usize,
     rcvbuf: usize,
-    pub(crate) rx: Vec<u8>,
-    pub(crate) tx: Vec<u8>,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
     /// A dump whose `NLMSG_DONE` was not read yet (its future was dropped).
-    pub(crate) dump_open: Option<u32>,
+    dump_open: Option<u32>,
     /// Sockets of the same namespace that read in smaller chunks, for verifying passes. Shared
     /// with the thread that runs the verifying services dumps of a snapshot (`dump`), which
     /// holds the lock while it reads; a snapshot whose future was dropped leaves them here.
-    pub(crate) verifiers: Arc<Mutex<Vec<Conn>>>,
+    verifiers: Arc<Mutex<Vec<Conn>>>,
     /// Reused while decoding a real-server dump (`dump`).
-    pub(crate) dest_scratch: Vec<crate::model::Destination>,
+    dest_scratch: Vec<crate::model::Destination>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -313,14 +254,9 @@ impl Conn {
     }
 
     /// Reads until the `NLMSG_DONE` of a dump whose future was dropped, so the socket can start
-    /// another dump (the kernel refuses a second one with EBUSY).
-    pub(crate) async fn finish_open_dump(&mut self) -> Result<()> {
-        self.finish_open_dump_now()
-    }
-
-    /// [`Conn::finish_open_dump`] for callers without a runtime (it never waits: see
-    /// `recv_one`).
-    pub(crate) fn finish_open_dump_now(&mut self) -> Result<()> {
+    /// another dump (the kernel refuses a second one with EBUSY). Never waits (see `recv_one`),
+    /// so it needs no runtime.
+    pub(crate) fn finish_open_dump(&mut self) -> Result<()> {
         while let Some(seq) = self.dump_open {
             let n = match self.recv_one() {
                 Ok(Some(n)) => n,
@@ -352,7 +288,7 @@ impl Conn {
     where
         F: FnMut(&Message<'_>) -> Result<()>,
     {
-        self.finish_open_dump().await?;
+        self.finish_open_dump()?;
         let seq = self.next_seq();
         self.tx.clear();
         build(&mut self.tx, seq)?;
@@ -403,7 +339,7 @@ impl Conn {
             )
             .await;
         match r {
-            Err(Error::Request { errno, .. }) if errno.0 == 2 => Err(Error::NotAvailable),
+            Err(Error::Request { errno, .. }) if errno == Errno::ENOENT => Err(Error::NotAvailable),
             Err(e) => Err(e),
             Ok(()) => id.ok_or(Error::NotAvailable),
         }
@@ -463,144 +399,145 @@ impl Conn {
         Ok(out)
     }
 
-    /// Applies `ops` as one pipelined batch, in order, and reports each operation's outcome.
-    ///
-    /// Returns `Err` only when nothing could be sent; once requests are on the wire the report
-    /// carries what happened to each (a socket failure mid-batch makes the unacknowledged ones
-    /// `Unknown` and the rest `NotSent`, with the reason in `interrupted`).
-    pub async fn apply(&mut self, ops: &[Op]) -> Result<BatchReport> {
-        self.finish_open_dump().await?;
-        let n = ops.len();
-        let mut outcomes = vec![Outcome::NotSent; n];
-        let base = self.seq.wrapping_add(1);
-        self.seq = self.seq.wrapping_add(n as u32);
-        let mut next = 0usize; // next op to send
-        let mut inflight = 0usize;
-        let mut settled = 0usize; // acknowledged, or known never to be
-        let mut interrupted = None;
-        let family = self.family;
-        while settled < next || next < n {
-            // Refill the window in chunks (not one request per ack: one `send` per request would
-            // double the system calls), or fill it when nothing is in flight.
-            let refill = (self.window / 2).clamp(1, REFILL_CHUNK);
-            if next < n && (inflight == 0 || inflight + refill <= self.window) {
-                self.tx.clear();
-                let chunk_start = next;
-                while next < n && inflight < self.window && self.tx.len() < MAX_SEND {
-                    if let Some(op) = ops.get(next) {
-                        encode_op(&mut self.tx, family, base.wrapping_add(next as u32), op);
-                    }
-                    next += 1;
-                    inflight += 1;
-                }
-                match self.send_buf().await {
-                    Ok(()) => {
-                        for o in outcomes.get_mut(chunk_start..next).unwrap_or_default() {
-                            *o = Outcome::Unknown;
-                        }
-                    }
-                    Err(e) => {
-                        // A netlink datagram is delivered whole or not at all.
-                        if chunk_start == 0 {
-                            return Err(e);
-                        }
-                        interrupted = Some(e.to_string());
-                        break;
-                    }
-                }
-                continue;
-            }
-            let len = match self.recv_one() {
-                Ok(Some(len)) => len,
+    /// The verifying sockets (see `dump`), shared with the thread that runs a snapshot's
+    /// verifying services dumps, which holds the lock while it reads.
+    pub(crate) fn verifiers(&self) -> Arc<Mutex<Vec<Conn>>> {
+        Arc::clone(&self.verifiers)
+    }
+
+    /// The buffer reused while decoding real-server dumps (empty when a dump holds it).
+    pub(crate) fn take_dest_scratch(&mut self) -> Vec<Destination> {
+        std::mem::take(&mut self.dest_scratch)
+    }
+
+    /// Gives the buffer of [`Conn::take_dest_scratch`] back for the next dump.
+    pub(crate) fn put_dest_scratch(&mut self, scratch: Vec<Destination>) {
+        self.dest_scratch = scratch;
+    }
+
+    /// Sends the requests `build` appends to an empty buffer, packed into one `send` (at most
+    /// [`MAX_SEND`] bytes: the caller stops appending there).
+    pub(crate) async fn send_packed(&mut self, build: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        self.tx.clear();
+        build(&mut self.tx);
+        self.send_buf().await
+    }
+
+    /// Receives one datagram and passes each of its messages to `each`; `Ok(false)` when the
+    /// queue is empty (nothing more will come: see `recv_one`).
+    pub(crate) fn recv_each(
+        &mut self,
+        mut each: impl FnMut(&Message<'_>) -> Result<()>,
+    ) -> Result<bool> {
+        let Some(n) = self.recv_one()? else {
+            return Ok(false);
+        };
+        for m in MessageIter::new(self.rx.get(..n).unwrap_or_default()) {
+            each(&m?)?;
+        }
+        Ok(true)
+    }
+
+    /// Runs one dump: sends the request built by `build`, passes each reply message to `each`,
+    /// and returns how many datagrams carried data (1 means the kernel filled it atomically).
+    pub(crate) async fn dump<F>(
+        &mut self,
+        what: &(dyn Fn() -> String + Sync),
+        build: impl FnOnce(&mut Vec<u8>, u32),
+        each: F,
+    ) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> Result<()>,
+    {
+        self.finish_open_dump()?;
+        let seq = self.next_seq();
+        self.tx.clear();
+        build(&mut self.tx, seq);
+        self.send_buf().await?;
+        self.read_dump(seq, what, each)
+    }
+
+    /// [`Conn::dump`] for a thread without a runtime (the verifying passes).
+    pub(crate) fn dump_blocking<F>(
+        &mut self,
+        what: &(dyn Fn() -> String + Sync),
+        build: impl FnOnce(&mut Vec<u8>, u32),
+        each: F,
+    ) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> Result<()>,
+    {
+        self.finish_open_dump()?;
+        let seq = self.next_seq();
+        self.tx.clear();
+        build(&mut self.tx, seq);
+        self.send_buf_blocking()?;
+        self.read_dump(seq, what, each)
+    }
+
+    /// Reads the replies of the dump `seq` up to its `NLMSG_DONE` (or error). Never waits: the
+    /// kernel fills each chunk inside our `recv` (see `Conn::recv_one`).
+    fn read_dump<F>(
+        &mut self,
+        seq: u32,
+        what: &(dyn Fn() -> String + Sync),
+        mut each: F,
+    ) -> Result<usize>
+    where
+        F: FnMut(&Message<'_>) -> Result<()>,
+    {
+        self.dump_open = Some(seq);
+        let mut datagrams = 0;
+        loop {
+            let n = match self.recv_one() {
+                Ok(Some(n)) => n,
                 Ok(None) => {
-                    // Everything sent was answered or never will be (see `recv_one`): those
-                    // without an ack stay Unknown.
-                    settled += inflight;
-                    inflight = 0;
+                    self.dump_open = None;
+                    return Err(Error::Protocol(format!(
+                        "{}: the dump ended without NLMSG_DONE",
+                        what()
+                    )));
+                }
+                Err(e) if is_enobufs(&e) => return Err(Error::Lost { request: what() }),
+                Err(e) => return Err(e),
+            };
+            let mut data = false;
+            let mut finished = None;
+            for m in MessageIter::new(self.rx.get(..n).unwrap_or_default()) {
+                let m = m?;
+                if m.seq != seq {
                     continue;
                 }
-                Err(e) if is_enobufs(&e) => {
-                    // Acks were dropped. Collect what is still queued, then stop: everything
-                    // unacknowledged is unknown.
-                    interrupted = Some(
-                        "acks lost (ENOBUFS): unacknowledged operations may or may not have \
-                         applied; re-read the table"
-                            .to_string(),
-                    );
-                    self.drain_acks(base, ops, &mut outcomes).await;
-                    break;
-                }
-                Err(e) => {
-                    interrupted = Some(e.to_string());
-                    break;
-                }
-            };
-            let rx = self.rx.get(..len).unwrap_or_default();
-            let mut malformed = None;
-            for m in MessageIter::new(rx) {
-                match m {
-                    Ok(m) => {
-                        if record_ack(&m, base, ops, &mut outcomes).is_some() {
-                            inflight = inflight.saturating_sub(1);
-                            settled += 1;
-                        }
+                match m.ty {
+                    NLMSG_DONE => {
+                        finished = Some(Ok(()));
+                        break;
                     }
-                    Err(e) => malformed = Some(e),
+                    NLMSG_ERROR => {
+                        let ack = m.ack()?;
+                        finished = Some(if ack.error == 0 {
+                            Ok(())
+                        } else {
+                            Err(Error::Request {
+                                request: what(),
+                                errno: Errno(ack.error.saturating_neg()),
+                            })
+                        });
+                        break;
+                    }
+                    _ => {
+                        data = true;
+                        each(&m)?;
+                    }
                 }
             }
-            if let Some(e) = malformed {
-                // An ack we cannot read would be waited for forever: stop, the rest is unknown.
-                interrupted = Some(format!("malformed reply from the kernel: {e}"));
-                break;
-            }
-        }
-        Ok(BatchReport {
-            outcomes,
-            interrupted,
-        })
-    }
-
-    /// After ENOBUFS: reads every ack still queued without waiting.
-    async fn drain_acks(&mut self, base: u32, ops: &[Op], outcomes: &mut [Outcome]) {
-        loop {
-            let res = loop {
-                match socket::recv(self.fd.get_ref(), &mut self.rx, true) {
-                    Err(e) if e.raw_os_error() == Some(libc_enobufs()) => continue,
-                    other => break other,
-                }
-            };
-            let Ok(len) = res else { return };
-            let rx = self.rx.get(..len).unwrap_or_default();
-            for m in MessageIter::new(rx).flatten() {
-                record_ack(&m, base, ops, outcomes);
+            datagrams += usize::from(data);
+            if let Some(r) = finished {
+                self.dump_open = None;
+                return r.map(|()| datagrams);
             }
         }
     }
-}
-
-/// Records the ack `m` in `outcomes` when it answers an operation of this batch that is still
-/// waiting; returns that operation's index.
-fn record_ack(m: &Message<'_>, base: u32, ops: &[Op], outcomes: &mut [Outcome]) -> Option<usize> {
-    if m.ty != NLMSG_ERROR && m.ty != NLMSG_OVERRUN {
-        return None;
-    }
-    let i = m.seq.wrapping_sub(base) as usize;
-    let slot = outcomes.get_mut(i)?;
-    if *slot != Outcome::Unknown {
-        return None;
-    }
-    let ack = m.ack().ok()?;
-    let op = ops.get(i)?;
-    *slot = if ack.error == 0 {
-        Outcome::Ok
-    } else {
-        Outcome::Failed(OpError {
-            op: op.to_string(),
-            kind: op_kind(op),
-            errno: Errno(ack.error.saturating_neg()),
-        })
-    };
-    Some(i)
 }
 
 /// ENOBUFS: the kernel dropped replies because our receive buffer was full (`netlink_overrun`).
