@@ -231,11 +231,11 @@ mod tests {
             d.upper_threshold = upper;
             d.lower_threshold = lower.min(upper);
             if fwd == Forwarding::Tunnel {
-                let flags = match csum { 0 => TunnelFlags::default(), 1 => TunnelFlags { bits: TunnelFlags::CSUM }, _ => TunnelFlags { bits: TunnelFlags::REMCSUM } };
+                let flags = match csum { 0 => TunnelFlags::default(), 1 => TunnelFlags::CSUM, _ => TunnelFlags::REMCSUM };
                 d.tunnel = match kind {
                     TunnelType::Gue => Tunnel { kind, port: tport, flags },
                     // ipvsadm: remote checksum offload is GUE's only.
-                    TunnelType::Gre => Tunnel { kind, port: 0, flags: TunnelFlags { bits: flags.bits & TunnelFlags::CSUM } },
+                    TunnelType::Gre => Tunnel { kind, port: 0, flags: flags & TunnelFlags::CSUM },
                     _ => Tunnel::default(),
                 };
             }
