@@ -7,7 +7,9 @@
 mod cli;
 mod config;
 mod daemon;
+mod desired;
 mod ipvs_cmd;
+mod reconcile;
 mod status;
 
 fn main() -> std::process::ExitCode {
