@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod daemon;
 mod desired;
+mod gate;
 mod ipvs_cmd;
 mod reconcile;
 mod status;
