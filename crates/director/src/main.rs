@@ -7,7 +7,10 @@
 mod cli;
 mod config;
 mod daemon;
+mod desired;
+mod gate;
 mod ipvs_cmd;
+mod reconcile;
 mod status;
 
 fn main() -> std::process::ExitCode {
