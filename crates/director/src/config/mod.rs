@@ -11,10 +11,14 @@
 //! Every error is a [`Diagnostic`] printed as `FILE:LINE:COL: what is wrong (how to fix)`.
 
 pub mod duration;
+mod ipvs_settings;
 mod keys;
 pub mod load;
 pub mod model;
+mod real_servers;
 mod schema;
+mod schema_ipvs;
+mod services;
 mod track;
 mod validate;
 mod vips;
@@ -97,3 +101,5 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+#[cfg(test)]
+mod ipvs_model_tests;

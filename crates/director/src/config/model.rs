@@ -17,6 +17,117 @@ pub struct Config {
     pub global: Global,
     /// The instances, in file order; names and (interface, VRID, family) are unique.
     pub instances: Vec<Instance>,
+    /// The virtual services, in file order; keys are unique, each names an instance of
+    /// `instances` and (unless it is a fwmark service) has one of that instance's VIPs as address.
+    pub virtual_services: Vec<VirtualService>,
+    /// Kernel-wide IPVS settings.
+    pub ipvs: IpvsSettings,
+}
+
+/// One virtual service, programmed only on the node that holds its instance's VIP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualService {
+    /// Name of the instance (in [`Config::instances`]) whose VIP gates this service.
+    pub instance: String,
+    /// The service as the kernel is to hold it: key, scheduler, flags, persistence timeout
+    /// (seconds) and netmask, persistence engine. `stats` is `None`.
+    pub service: ipvs::Service,
+    /// Its real servers, in file order; (address, port) unique within the service.
+    pub real_servers: Vec<RealServer>,
+    /// 1-based line of the entry in the file, for messages (`plan`, logs).
+    pub line: u64,
+}
+
+/// One real server of a virtual service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServer {
+    /// The destination as the kernel is to hold it: address, port (equal to the service's for
+    /// DR and tunnel, 0 for DR/tunnel of a fwmark service), forwarding, weight 0..65535,
+    /// thresholds (lower <= upper), tunnel settings. Counters are 0 and `stats` is `None`.
+    pub dest: ipvs::Destination,
+}
+
+/// Kernel-wide IPVS settings (`ipvs:`). Everything left out is left as the kernel has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpvsSettings {
+    /// Connection timeouts in seconds; 0 leaves that timeout as the kernel has it (the kernel's
+    /// own rule for `IPVS_CMD_SET_CONFIG`).
+    pub timeouts: ipvs::Timeouts,
+    /// The sync daemon: master while its instance is Master, backup otherwise.
+    pub sync_daemon: Option<SyncDaemonConfig>,
+    /// `net.ipv4.vs.*` settings.
+    pub sysctls: Sysctls,
+}
+
+/// The connection-synchronisation daemon of a director pair (keepalived's `lvs_sync_daemon`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncDaemonConfig {
+    /// The instance whose state decides the role: Master -> sync master, else sync backup.
+    pub instance: String,
+    /// Interface the sync messages are sent and received on.
+    pub interface: String,
+    /// Sync id 0..255 (default: the instance's VRID, as keepalived does): a backup drops
+    /// messages of another id.
+    pub syncid: u8,
+    /// Largest sync payload in bytes; `None`: the kernel's (from the interface MTU).
+    pub maxlen: Option<u16>,
+    /// Multicast group; `None`: the kernel's 224.0.0.81.
+    pub group: Option<std::net::IpAddr>,
+    /// UDP port; `None`: the kernel's 8848.
+    pub port: Option<u16>,
+    /// Multicast TTL; `None`: the kernel's 1.
+    pub ttl: Option<u8>,
+}
+
+// Read by the daemon's IPVS engine (issue 16), written in parallel with this model.
+#[allow(dead_code)]
+impl SyncDaemonConfig {
+    /// The daemon to start in `state` (`IPVS_CMD_NEW_DAEMON`).
+    pub fn daemon(&self, state: ipvs::DaemonState) -> ipvs::SyncDaemon {
+        let mut d = ipvs::SyncDaemon::new(state, &self.interface, u32::from(self.syncid));
+        d.sync_maxlen = self.maxlen;
+        d.mcast_group = self.group;
+        d.mcast_port = self.port;
+        d.mcast_ttl = self.ttl;
+        d
+    }
+}
+
+/// The `net.ipv4.vs.*` sysctls that decide what happens to the connections of a removed or
+/// quiesced real server (kernel `Documentation/networking/ipvs-sysctl.rst`). `None`: not
+/// written, the namespace keeps its value (they are shared by everything in the namespace).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sysctls {
+    /// `expire_nodest_conn`: expire a connection at its next packet once its real server is
+    /// gone (the client sees a reset) instead of dropping its packets silently.
+    pub expire_nodest_conn: Option<bool>,
+    /// `expire_quiescent_template`: expire a persistence template whose real server has weight
+    /// 0, so a persistent client's next connection goes elsewhere (drain with persistence).
+    pub expire_quiescent_template: Option<bool>,
+    /// `conn_reuse_mode` 0, 1 or 2: rescheduling of a new connection that reuses the port of
+    /// an old one.
+    pub conn_reuse_mode: Option<u8>,
+}
+
+// Read by the daemon's IPVS engine (issue 16), written in parallel with this model.
+#[allow(dead_code)]
+impl Sysctls {
+    /// `(path under /proc/sys, value)` for each setting that is set, e.g.
+    /// `("net/ipv4/vs/expire_nodest_conn", "1")`.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let b = |v: bool| u8::from(v).to_string();
+        let mut out = Vec::new();
+        if let Some(v) = self.expire_nodest_conn {
+            out.push(("net/ipv4/vs/expire_nodest_conn", b(v)));
+        }
+        if let Some(v) = self.expire_quiescent_template {
+            out.push(("net/ipv4/vs/expire_quiescent_template", b(v)));
+        }
+        if let Some(v) = self.conn_reuse_mode {
+            out.push(("net/ipv4/vs/conn_reuse_mode", v.to_string()));
+        }
+        out
+    }
 }
 
 /// `global:`
@@ -142,7 +253,10 @@ pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Default check timeout.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Notify commands (each run with `sh -c`, arguments `INSTANCE STATE`).
+/// Notify commands. Each runs as `sh -c 'COMMAND "$@"'` with keepalived's four arguments
+/// `$1 = INSTANCE` (the word), `$2` = the instance name, `$3 = MASTER | BACKUP | FAULT | STOP`,
+/// `$4` = the priority, and `HAVIP_INSTANCE`, `HAVIP_STATE`, `HAVIP_FROM`, `HAVIP_REASON` in the
+/// environment (havip's `runner::effects`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Notify {
     /// On becoming master.
@@ -163,6 +277,7 @@ pub enum Role {
     /// VRRP election by priority.
     Vrrp,
     /// An outside decision (`claim`/`release`); `fence` must succeed before taking the VIP.
+    /// No VRRP adverts are sent in this role: `claim` adds the VIPs and sends GARP / NA.
     External {
         /// Fence command.
         fence: Option<String>,
@@ -194,8 +309,6 @@ pub struct Instance {
     pub preempt: bool,
     /// Delay before preempting after start.
     pub preempt_delay: Duration,
-    /// Accept mode.
-    pub accept: bool,
     /// GARP / NA.
     pub garp: Garp,
     /// Tracked interfaces.
@@ -204,7 +317,9 @@ pub struct Instance {
     pub checks: Vec<Check>,
     /// Notify commands.
     pub notify: Notify,
-    /// Election or external role.
+    /// Election or external role. `External` runs no VRRP at all (no election, no adverts sent,
+    /// adverts received only counted) and has no tracking: `validate` refuses
+    /// `track_check`/`track_interface` there.
     pub role: Role,
     /// VRRPv2 password.
     pub auth_pass: Option<Secret>,

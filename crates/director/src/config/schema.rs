@@ -1,20 +1,23 @@
-//! The YAML file as written: serde types, every section `deny_unknown_fields`, every value a
+//! The YAML file as written: serde types, every value a
 //! check needs wrapped in [`Spanned`] so a semantic error can name its line and column.
 //!
 //! No untagged enums and no `#[serde(flatten)]` here: inside them `Spanned` silently reports 0:0
-//! (`/work/shared/dependency-findings.md`). Values are read loosely typed (integers as `i64`,
+//! (a serde-saphyr limit, found in round 1). Values are read loosely typed (integers as `i64`,
 //! addresses and durations as strings) and checked in `validate`, which can then say *why* a
 //! value is wrong instead of serde's "invalid value".
+//!
+//! Unknown keys are NOT refused here: `keys` reports every one of them in a pass of its own, and
+//! deserializing ignores them, so one `check` run shows unknown keys and value errors together.
 
 use std::fmt;
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+pub use super::schema_ipvs::{RawIpvs, RawVirtualServer};
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Daemon-wide settings.
     #[serde(default)]
@@ -22,14 +25,16 @@ pub struct RawConfig {
     /// The VRRP instances (one VIP set each).
     #[serde(default)]
     pub instances: Option<Spanned<Vec<Spanned<RawInstance>>>>,
-    /// Reserved for the IPVS virtual services of the next release: refused for now.
+    /// The IPVS virtual services, each gated by an instance's VIP.
     #[serde(default)]
-    pub virtual_servers: Option<Spanned<IgnoredAny>>,
+    pub virtual_servers: Option<Spanned<Vec<Spanned<RawVirtualServer>>>>,
+    /// Kernel-wide IPVS settings: timeouts, the sync daemon, `net.ipv4.vs.*` sysctls.
+    #[serde(default)]
+    pub ipvs: Option<Spanned<RawIpvs>>,
 }
 
 /// `global:`
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawGlobal {
     /// Path of the status socket.
     #[serde(default)]
@@ -41,7 +46,6 @@ pub struct RawGlobal {
 
 /// One entry of `instances:`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawInstance {
     /// Unique name, used in logs, status and notify arguments.
     pub name: Spanned<String>,
@@ -105,13 +109,12 @@ pub struct RawInstance {
 pub enum RawRole {
     /// Priority-based VRRP election.
     Vrrp,
-    /// Ownership decided outside (`director claim/release`), VRRP only announces it.
+    /// Ownership decided outside (`director claim/release`): no VRRP election and no adverts.
     External,
 }
 
 /// `garp:`
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawGarp {
     /// Announcements sent on takeover.
     #[serde(default)]
@@ -126,7 +129,6 @@ pub struct RawGarp {
 
 /// One `track_interface:` entry.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawTrackInterface {
     /// Interface name.
     pub name: Spanned<String>,
@@ -137,7 +139,6 @@ pub struct RawTrackInterface {
 
 /// One `track_check:` entry: exactly one of `exec`, `tcp`, `http`, `process`, `file`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawCheck {
     /// Name shown in logs and status (default: derived from the probe).
     #[serde(default)]
@@ -176,7 +177,6 @@ pub struct RawCheck {
 
 /// `http:` of a check.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawHttp {
     /// `http://HOST:PORT/PATH`.
     pub url: Spanned<String>,
@@ -185,9 +185,9 @@ pub struct RawHttp {
     pub status: Option<Spanned<i64>>,
 }
 
-/// `notify:` commands, each run with `sh -c` plus arguments `INSTANCE STATE`.
+/// `notify:` commands, each run with `sh -c` plus keepalived's arguments
+/// `INSTANCE NAME STATE PRIORITY` (see `model::Notify`).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawNotify {
     /// On becoming master.
     #[serde(default)]

@@ -10,8 +10,10 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::duration::{format_duration, parse_duration};
+use super::ipvs_settings::ipvs_settings;
 use super::model::*;
 use super::schema::{RawConfig, RawGarp, RawGlobal, RawInstance, RawNotify, RawRole};
+use super::services::services;
 use super::track;
 use super::vips::{address, vips};
 use super::Diagnostic;
@@ -89,13 +91,6 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
         .global
         .as_ref()
         .map_or_else(Global::default, |g| global(&mut cx, g));
-    if let Some(vs) = &raw.virtual_servers {
-        cx.err(
-            vs,
-            "`virtual_servers` is not supported yet: this release runs VIP instances only".into(),
-            "remove the section; virtual services come in a later release",
-        );
-    }
     let mut instances = Vec::new();
     match &raw.instances {
         None => cx.diags.push(Diagnostic::at(
@@ -118,8 +113,26 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
             duplicates(&mut cx, &list.value);
         }
     }
+    let raw_instances = raw.instances.as_ref().map_or(&[][..], |l| &l.value[..]);
+    let ipvs = raw.ipvs.as_ref().map_or_else(IpvsSettings::default, |i| {
+        ipvs_settings(&mut cx, i, raw_instances)
+    });
+    // Written, even if invalid: the kernel's mixed-family rule applies once it is fixed.
+    let sync = raw
+        .ipvs
+        .as_ref()
+        .is_some_and(|i| i.value.sync_daemon.is_some());
+    let virtual_services = raw
+        .virtual_servers
+        .as_ref()
+        .map_or_else(Vec::new, |l| services(&mut cx, l, raw_instances, sync));
     if cx.diags.is_empty() {
-        Ok(Config { global, instances })
+        Ok(Config {
+            global,
+            instances,
+            virtual_services,
+            ipvs,
+        })
     } else {
         Err(cx.diags)
     }
@@ -271,10 +284,23 @@ fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
             }
             Role::Vrrp
         }
-        Some(RawRole::External) => Role::External {
-            fence: r.fence.as_ref().and_then(|f| cx.command("fence", f)),
-        },
+        Some(RawRole::External) => {
+            external_untracked(cx, r);
+            Role::External {
+                fence: r.fence.as_ref().and_then(|f| cx.command("fence", f)),
+            }
+        }
     };
+    if let Some(a) = &r.accept {
+        cx.err(
+            a,
+            "`accept` has no effect: a node that holds a VIP always accepts packets addressed to it \
+             (the address is on its interface, so the kernel delivers them), and that cannot be \
+             switched off here (RFC 9568 Accept_Mode false is not implemented)"
+                .into(),
+            "remove the key; to keep a VIP unreachable except through IPVS, filter it with nftables",
+        );
+    }
     let auth_pass = match (&r.auth_pass, version) {
         (None, _) => None,
         (Some(p), Some(Version::V3)) => {
@@ -314,7 +340,6 @@ fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
         unicast_peers,
         preempt: r.preempt.as_ref().is_none_or(|p| p.value),
         preempt_delay: preempt_delay?,
-        accept: r.accept.as_ref().is_some_and(|a| a.value),
         garp: garp?,
         track_interfaces,
         checks,
@@ -322,6 +347,31 @@ fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
         role,
         auth_pass,
     })
+}
+
+/// `role: external` runs no VRRP state machine, so nothing would read tracking: refuse it
+/// rather than accept keys without effect.
+fn external_untracked(cx: &mut Cx, r: &RawInstance) {
+    let hint = "remove it: an external-role instance is moved by `director claim` / `release` \
+                only; use `role: vrrp` for an instance that follows its checks";
+    if let Some(t) = r.track_interface.as_ref().and_then(|l| l.first()) {
+        cx.err(
+            t,
+            "track_interface has no effect with `role: external`: no VRRP election runs, so \
+             nothing lowers the priority or enters FAULT"
+                .into(),
+            hint,
+        );
+    }
+    if let Some(c) = r.track_check.as_ref().and_then(|l| l.first()) {
+        cx.err(
+            c,
+            "track_check has no effect with `role: external`: no VRRP election runs, so \
+             nothing lowers the priority or enters FAULT"
+                .into(),
+            hint,
+        );
+    }
 }
 
 /// Checks an interface name: 1..15 bytes, no '/', no whitespace (the kernel's rules).

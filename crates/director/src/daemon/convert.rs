@@ -33,7 +33,6 @@ pub fn to_havip(i: &Instance) -> InstanceConfig {
     c.unicast_peers = i.unicast_peers.clone();
     c.preempt = i.preempt;
     c.preempt_delay = i.preempt_delay;
-    c.accept = i.accept;
     c.garp = GarpConfig {
         repeat: i.garp.repeat,
         interval: i.garp.interval,
