@@ -48,6 +48,40 @@ pub enum Command {
         /// Status socket path (overrides `global.status_socket`).
         #[arg(long)]
         status_socket: Option<PathBuf>,
+        /// Directory of the daemon's persistent state (the operator drains).
+        #[arg(long, default_value = crate::daemon::drains::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
+    /// Print the IPVS operations that applying a configuration file would make on this node now
+    /// (as Master of every instance), in `ipvsadm -R` notation, without making them.
+    Plan {
+        /// The YAML configuration file.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// Directory of the daemon's persistent state (its operator drains apply to the plan).
+        #[arg(long, default_value = crate::daemon::drains::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
+    /// Drain a real server: weight 0 (established connections continue, no new ones) until
+    /// undrained, across reloads and restarts.
+    Drain {
+        /// The service: `tcp:ADDR:PORT`, `udp:...`, `sctp:...`, `fwmark:MARK`, `fwmark6:MARK`.
+        service: String,
+        /// The real server: `ADDR:PORT`, or `ADDR` for the service's port.
+        real_server: String,
+        /// Status socket path.
+        #[arg(long, default_value = config::DEFAULT_STATUS_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Undo `drain`: the real server gets its configured weight again.
+    Undrain {
+        /// The service, as for `drain`.
+        service: String,
+        /// The real server, as for `drain`.
+        real_server: String,
+        /// Status socket path.
+        #[arg(long, default_value = config::DEFAULT_STATUS_SOCKET)]
+        socket: PathBuf,
     },
     /// Remove the VIPs of a file's instances from their interfaces, unless a daemon answers on
     /// its status socket: the unit's cleanup after a daemon that was killed (ExecStopPost).
@@ -118,7 +152,19 @@ pub fn main() -> ExitCode {
         Command::Run {
             config,
             status_socket,
-        } => crate::daemon::main(&config, status_socket),
+            state_dir,
+        } => crate::daemon::main(&config, status_socket, state_dir),
+        Command::Plan { config, state_dir } => crate::plan::main(&config, &state_dir),
+        Command::Drain {
+            service,
+            real_server,
+            socket,
+        } => crate::status::client_request(&socket, &format!("drain {service} {real_server}")),
+        Command::Undrain {
+            service,
+            real_server,
+            socket,
+        } => crate::status::client_request(&socket, &format!("undrain {service} {real_server}")),
         Command::Cleanup {
             config,
             status_socket,
@@ -198,7 +244,10 @@ mod tests {
     #[test]
     fn top_level_help_still_lists_every_subcommand() {
         let help = Cli::command().render_long_help().to_string();
-        for sub in ["ipvs", "check", "run", "status", "claim", "release"] {
+        for sub in [
+            "ipvs", "check", "run", "plan", "drain", "undrain", "status", "claim", "release",
+            "cleanup",
+        ] {
             assert!(help.contains(sub), "{sub} missing from:\n{help}");
         }
     }

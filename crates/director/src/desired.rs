@@ -24,7 +24,7 @@
 
 #![allow(
     dead_code,
-    reason = "the engine (issue 16) calls this; until it lands only the tests do"
+    reason = "health views (HealthMap, Down/Unknown, OnDown::Remove) wait for the health checks (issue 18)"
 )]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

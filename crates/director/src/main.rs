@@ -10,8 +10,11 @@ mod daemon;
 mod desired;
 mod gate;
 mod ipvs_cmd;
+mod plan;
 mod reconcile;
+mod state;
 mod status;
+mod target;
 
 fn main() -> std::process::ExitCode {
     cli::main()

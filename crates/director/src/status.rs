@@ -7,6 +7,8 @@
 //! | `status`            | [`StatusDoc`]: `{"version":1,"pid":..,"config":..,"instances":[..]}` |
 //! | `claim INSTANCE`    | [`Reply`]: `{"ok":true}` or `{"ok":false,"error":"..."}` (`role: external` only) |
 //! | `release INSTANCE`  | [`Reply`], as for `claim`                                        |
+//! | `drain SERVICE RS`  | [`Reply`]: the real server keeps weight 0 until undrained (kept in the state directory) |
+//! | `undrain SERVICE RS`| [`Reply`]: the configured weight again                            |
 //!
 //! Anything else gets `{"ok":false,"error":"unknown request ..."}`. The socket file is created
 //! mode 0600 (root only): it is local control, not a network API. A request line longer than
@@ -49,7 +51,7 @@ pub struct InstanceView {
     pub vrid: u8,
     /// VRRP version (2 or 3).
     pub vrrp_version: u8,
-    /// `Initialize`, `Backup`, `Master`, `Fault` or `Stopped`.
+    /// `INIT`, `BACKUP`, `MASTER` or `FAULT` (havip's `State` as it displays).
     pub state: String,
     /// VIPs, `ADDR/PREFIX`.
     pub vips: Vec<String>,
@@ -64,6 +66,109 @@ pub struct InstanceView {
     pub fault_reason: Option<String>,
     /// The last state change, if any.
     pub last_transition: Option<Transition>,
+    /// The virtual services this instance gates, when it gates any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipvs: Option<IpvsView>,
+}
+
+/// The IPVS side of one instance (from [`crate::state::InstanceIpvs`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IpvsView {
+    /// `waiting`, `programming`, `programmed`, `withdrawing` or `withdrawn`.
+    pub programming: String,
+    /// The last reconcile, if any.
+    pub last_reconcile: Option<ReconcileView>,
+    /// Verifications that found the kernel changed behind our back and repaired it.
+    pub drift_repairs: u64,
+    /// Operations those repairs sent.
+    pub drift_ops: u64,
+    /// The services, in configuration order.
+    pub services: Vec<ServiceView>,
+}
+
+/// One reconcile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileView {
+    /// `takeover`, `drift`, `reload`, `drain`, `health`, `retry` or `withdraw`.
+    pub trigger: String,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    /// How long it took, in milliseconds.
+    pub took_ms: u64,
+    /// Operations sent (0: the kernel already matched).
+    pub ops: usize,
+    /// `ok`, or what failed.
+    pub outcome: String,
+}
+
+/// One virtual service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceView {
+    /// `tcp:10.0.0.1:80`, `fwmark:5` (what `director drain` takes).
+    pub service: String,
+    /// Scheduler name.
+    pub scheduler: String,
+    /// Its real servers.
+    pub real_servers: Vec<RealServerView>,
+}
+
+/// One real server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealServerView {
+    /// `10.0.0.11:80` (what `director drain` takes).
+    pub real_server: String,
+    /// Weight in the configuration; `null` once removed from it (draining out).
+    pub configured_weight: Option<i32>,
+    /// Weight this node wants in the kernel now.
+    pub desired_weight: i32,
+    /// Weight the kernel held at the last reconcile; `null` when not in the kernel.
+    pub applied_weight: Option<i32>,
+    /// Drained by an operator.
+    pub drained: bool,
+    /// Active connections at the last reconcile.
+    pub active_conns: u32,
+}
+
+impl IpvsView {
+    /// The view of the engine's typed state.
+    pub fn of(s: &crate::state::InstanceIpvs) -> IpvsView {
+        use crate::target::{DestName, ServiceName};
+        IpvsView {
+            programming: s.programming.as_str().to_string(),
+            last_reconcile: s.last.as_ref().map(|r| ReconcileView {
+                trigger: r.trigger.as_str().to_string(),
+                at_unix_ms: r
+                    .at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                took_ms: u64::try_from(r.took.as_millis()).unwrap_or(u64::MAX),
+                ops: r.ops,
+                outcome: r.error.clone().unwrap_or_else(|| "ok".to_string()),
+            }),
+            drift_repairs: s.drift_repairs,
+            drift_ops: s.drift_ops,
+            services: s
+                .services
+                .iter()
+                .map(|svc| ServiceView {
+                    service: ServiceName(svc.key).to_string(),
+                    scheduler: svc.scheduler.clone(),
+                    real_servers: svc
+                        .real_servers
+                        .iter()
+                        .map(|rs| RealServerView {
+                            real_server: DestName(rs.key).to_string(),
+                            configured_weight: rs.configured_weight,
+                            desired_weight: rs.desired_weight,
+                            applied_weight: rs.applied_weight,
+                            drained: rs.drained,
+                            active_conns: rs.active_conns,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A state change.
@@ -98,6 +203,10 @@ pub enum Request {
     Claim(String),
     /// `release NAME`
     Release(String),
+    /// `drain SERVICE REALSERVER`: weight 0 until undrained, across reloads and restarts.
+    Drain(String, String),
+    /// `undrain SERVICE REALSERVER`
+    Undrain(String, String),
 }
 
 impl Request {
@@ -108,8 +217,15 @@ impl Request {
             (Some("status"), None, None) => Ok(Request::Status),
             (Some("claim"), Some(n), None) => Ok(Request::Claim(n.to_string())),
             (Some("release"), Some(n), None) => Ok(Request::Release(n.to_string())),
+            (Some("drain"), Some(s), Some(r)) if words.next().is_none() => {
+                Ok(Request::Drain(s.to_string(), r.to_string()))
+            }
+            (Some("undrain"), Some(s), Some(r)) if words.next().is_none() => {
+                Ok(Request::Undrain(s.to_string(), r.to_string()))
+            }
             _ => Err(format!(
-                "unknown request `{}`: expected `status`, `claim NAME` or `release NAME`",
+                "unknown request `{}`: expected `status`, `claim NAME`, `release NAME`, \
+                 `drain SERVICE REALSERVER` or `undrain SERVICE REALSERVER`",
                 line.chars().take(80).collect::<String>()
             )),
         }
@@ -166,7 +282,13 @@ pub fn client_status(socket: &Path, json: bool) -> ExitCode {
             }
         }
     } else {
-        print!("{}", render_table(&doc, now_unix_ms()));
+        let now = now_unix_ms();
+        print!("{}", render_table(&doc, now));
+        let services = render_services(&doc, now);
+        if !services.is_empty() {
+            println!();
+            print!("{services}");
+        }
     }
     ExitCode::SUCCESS
 }
@@ -244,14 +366,105 @@ pub fn render_table(doc: &StatusDoc, now_ms: u64) -> String {
             last,
         ]);
     }
-    let mut widths = [0usize; 8];
-    for r in &rows {
+    columns(&rows)
+}
+
+/// The services part of `director status`: one block per instance that gates services, a line
+/// per real server with its weights (configured / wanted now / in the kernel), then the last
+/// reconcile and the drift repairs. Empty when no instance gates services.
+pub fn render_services(doc: &StatusDoc, now_ms: u64) -> String {
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    let mut tails = Vec::new();
+    for i in &doc.instances {
+        let Some(v) = &i.ipvs else { continue };
+        for svc in &v.services {
+            let mut first = true;
+            for rs in &svc.real_servers {
+                let w = |x: Option<i32>| x.map_or("-".to_string(), |w| w.to_string());
+                let mut notes = Vec::new();
+                if rs.drained {
+                    notes.push("drained");
+                }
+                if rs.configured_weight.is_none() {
+                    notes.push("removed, draining out");
+                }
+                rows.push([
+                    if first { i.name.clone() } else { String::new() },
+                    if first {
+                        format!("{} {}", svc.service, svc.scheduler)
+                    } else {
+                        String::new()
+                    },
+                    rs.real_server.clone(),
+                    format!(
+                        "{}/{}/{}",
+                        w(rs.configured_weight),
+                        rs.desired_weight,
+                        w(rs.applied_weight)
+                    ),
+                    rs.active_conns.to_string(),
+                    notes.join(", "),
+                ]);
+                first = false;
+            }
+            if first {
+                rows.push([
+                    i.name.clone(),
+                    format!("{} {}", svc.service, svc.scheduler),
+                    "-".into(),
+                    String::new(),
+                    String::new(),
+                    "no real server".into(),
+                ]);
+            }
+        }
+        let last = match &v.last_reconcile {
+            Some(r) => format!(
+                "last reconcile {} ago ({}): {} op{} in {} ms, {}",
+                ago(now_ms.saturating_sub(r.at_unix_ms)),
+                r.trigger,
+                r.ops,
+                if r.ops == 1 { "" } else { "s" },
+                r.took_ms,
+                r.outcome
+            ),
+            None => "no reconcile yet".to_string(),
+        };
+        tails.push(format!(
+            "{}: {}; {last}; drift repairs {} ({} ops)",
+            i.name, v.programming, v.drift_repairs, v.drift_ops
+        ));
+    }
+    if rows.is_empty() && tails.is_empty() {
+        return String::new();
+    }
+    let header = [
+        "INSTANCE",
+        "SERVICE",
+        "REAL SERVER",
+        "WEIGHT CFG/WANT/KERNEL",
+        "ACTIVE",
+        "",
+    ];
+    rows.insert(0, header.map(String::from));
+    let mut out = columns(&rows);
+    for t in tails {
+        out.push_str(&t);
+        out.push('\n');
+    }
+    out
+}
+
+/// Rows as left-aligned columns, two spaces apart, trailing blanks trimmed.
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for r in rows {
         for (w, c) in widths.iter_mut().zip(r.iter()) {
             *w = (*w).max(c.chars().count());
         }
     }
     let mut out = String::new();
-    for r in &rows {
+    for r in rows {
         let mut line = String::new();
         for (i, (w, c)) in widths.iter().zip(r.iter()).enumerate() {
             if i + 1 == r.len() {
@@ -304,6 +517,7 @@ mod tests {
                     reason: "master down timer expired".into(),
                     at_unix_ms: 1_000,
                 }),
+                ipvs: None,
             }],
         }
     }
@@ -320,6 +534,16 @@ mod tests {
         assert!(Request::parse("claim").is_err());
         assert!(Request::parse("status now").is_err());
         assert!(Request::parse("").is_err());
+        assert_eq!(
+            Request::parse("drain tcp:10.0.0.1:80 10.0.0.11"),
+            Ok(Request::Drain("tcp:10.0.0.1:80".into(), "10.0.0.11".into()))
+        );
+        assert_eq!(
+            Request::parse("undrain fwmark:5 10.0.0.11:0"),
+            Ok(Request::Undrain("fwmark:5".into(), "10.0.0.11:0".into()))
+        );
+        assert!(Request::parse("drain tcp:10.0.0.1:80").is_err());
+        assert!(Request::parse("drain a b c").is_err());
     }
 
     #[test]
@@ -344,6 +568,63 @@ mod tests {
             lines[1].ends_with("Backup -> Master 1m1s ago: master down timer expired"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn services_show_weights_drains_and_the_last_reconcile() {
+        let mut d = doc();
+        assert_eq!(render_services(&d, 0), "", "no services, no section");
+        d.instances[0].ipvs = Some(IpvsView {
+            programming: "programmed".into(),
+            last_reconcile: Some(ReconcileView {
+                trigger: "takeover".into(),
+                at_unix_ms: 1_000,
+                took_ms: 35,
+                ops: 11,
+                outcome: "ok".into(),
+            }),
+            drift_repairs: 1,
+            drift_ops: 2,
+            services: vec![ServiceView {
+                service: "tcp:192.0.2.10:80".into(),
+                scheduler: "wlc".into(),
+                real_servers: vec![
+                    RealServerView {
+                        real_server: "10.0.0.11:80".into(),
+                        configured_weight: Some(1),
+                        desired_weight: 1,
+                        applied_weight: Some(1),
+                        drained: false,
+                        active_conns: 3,
+                    },
+                    RealServerView {
+                        real_server: "10.0.0.12:80".into(),
+                        configured_weight: Some(2),
+                        desired_weight: 0,
+                        applied_weight: Some(0),
+                        drained: true,
+                        active_conns: 0,
+                    },
+                ],
+            }],
+        });
+        let t = render_services(&d, 3_500);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("INSTANCE  SERVICE"), "{t}");
+        assert!(
+            lines[1].starts_with("web       tcp:192.0.2.10:80 wlc  10.0.0.11:80  1/1/1"),
+            "{t}"
+        );
+        assert!(
+            lines[2].contains("10.0.0.12:80  2/0/0") && lines[2].ends_with("drained"),
+            "{t}"
+        );
+        assert_eq!(
+            lines[3],
+            "web: programmed; last reconcile 2.5s ago (takeover): 11 ops in 35 ms, ok; drift repairs 1 (2 ops)"
+        );
+        let text = serde_json::to_string(&d).unwrap();
+        assert_eq!(serde_json::from_str::<StatusDoc>(&text).unwrap(), d);
     }
 
     #[test]

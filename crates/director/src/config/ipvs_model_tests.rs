@@ -39,7 +39,7 @@ fn tunnel_example_builds_fwmark_and_tunnel_values() {
         }
     );
     assert_eq!(fwm.service.scheduler, Scheduler::Wlc);
-    assert_eq!(fwm.service.flags.bits, ServiceFlags::PERSISTENT);
+    assert_eq!(fwm.service.flags, ServiceFlags::PERSISTENT);
     assert_eq!(fwm.service.timeout, 600);
     assert_eq!(
         fwm.service.netmask,
@@ -52,9 +52,7 @@ fn tunnel_example_builds_fwmark_and_tunnel_values() {
     want.tunnel = Tunnel {
         kind: TunnelType::Gue,
         port: 6080,
-        flags: TunnelFlags {
-            bits: TunnelFlags::CSUM,
-        },
+        flags: TunnelFlags::CSUM,
     };
     assert_eq!(dests[2], &want);
     assert_eq!(dests[3].tunnel.kind, TunnelType::Gre);
@@ -67,7 +65,7 @@ fn tunnel_example_builds_fwmark_and_tunnel_values() {
         }
     );
     assert_eq!(
-        gue.service.flags.bits,
+        gue.service.flags,
         ServiceFlags::SCHED1 | ServiceFlags::SCHED2
     );
     // The service-level tunnel is every real server's default, port forced to the service's.

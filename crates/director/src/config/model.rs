@@ -79,8 +79,6 @@ pub struct SyncDaemonConfig {
     pub ttl: Option<u8>,
 }
 
-// Read by the daemon's IPVS engine (issue 16), written in parallel with this model.
-#[allow(dead_code)]
 impl SyncDaemonConfig {
     /// The daemon to start in `state` (`IPVS_CMD_NEW_DAEMON`).
     pub fn daemon(&self, state: ipvs::DaemonState) -> ipvs::SyncDaemon {
@@ -109,8 +107,6 @@ pub struct Sysctls {
     pub conn_reuse_mode: Option<u8>,
 }
 
-// Read by the daemon's IPVS engine (issue 16), written in parallel with this model.
-#[allow(dead_code)]
 impl Sysctls {
     /// `(path under /proc/sys, value)` for each setting that is set, e.g.
     /// `("net/ipv4/vs/expire_nodest_conn", "1")`.

@@ -129,7 +129,7 @@ fn tunnel(cx: &mut Cx, t: &Spanned<RawTunnel>) -> Option<Tunnel> {
     }
     if let Some(c) = &r.checksum {
         let bits = match c.value.as_str() {
-            "none" => Some(0),
+            "none" => Some(TunnelFlags::empty()),
             "csum" => Some(TunnelFlags::CSUM),
             "remcsum" => Some(TunnelFlags::REMCSUM),
             other => {
@@ -157,9 +157,7 @@ fn tunnel(cx: &mut Cx, t: &Spanned<RawTunnel>) -> Option<Tunnel> {
                 "ipip takes no checksum option; gre takes none or csum; gue takes all three",
             );
         }
-        out.flags = TunnelFlags {
-            bits: bits.unwrap_or(0),
-        };
+        out.flags = bits.unwrap_or(TunnelFlags::empty());
     }
     (cx.diags.len() == before).then_some(out)
 }
@@ -169,7 +167,7 @@ fn type_name(t: TunnelType) -> &'static str {
         TunnelType::Ipip => "ipip",
         TunnelType::Gue => "gue",
         TunnelType::Gre => "gre",
-        TunnelType::Other(_) => "other",
+        _ => "other",
     }
 }
 

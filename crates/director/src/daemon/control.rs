@@ -83,6 +83,11 @@ async fn one(stream: UnixStream, running: Arc<Mutex<Running>>) -> io::Result<()>
                 Err(e) => Err(e),
             })
         }
+        Ok(Request::Drain(service, rs)) | Ok(Request::Undrain(service, rs)) => {
+            let on = line.trim_start().starts_with("drain");
+            let engine = running.lock().await.engine().clone();
+            reply(engine.drain(&service, &rs, on).await)
+        }
         Err(e) => reply(Err(e)),
     };
     wr.write_all(reply.as_bytes()).await?;

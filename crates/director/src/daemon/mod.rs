@@ -18,6 +18,8 @@
 pub mod cleanup;
 mod control;
 pub mod convert;
+pub mod drains;
+pub mod engine;
 pub mod reload;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use havip::runner::{InstanceEvent, InstanceHandle, InstanceStatus};
+use havip::runner::{InstanceEvent, InstanceHandle, InstanceStatus, StartOptions, TakeoverGate};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{watch, Mutex};
 
@@ -45,23 +47,44 @@ struct Entry {
     handle: Arc<InstanceHandle>,
     status: watch::Receiver<InstanceStatus>,
     logger: tokio::task::JoinHandle<()>,
+    /// Forwards the instance's role to the IPVS engine; ends with the instance.
+    follower: tokio::task::JoinHandle<()>,
 }
 
 /// The running instances, in configuration order, shared with the status socket.
 pub struct Running {
     config_path: PathBuf,
     entries: Vec<Entry>,
+    /// The IPVS side: programs each instance's services while it is Master.
+    engine: engine::EngineHandle,
+    /// havip's takeover barrier, shared by every instance: the engine acks each takeover once
+    /// the instance's services are programmed ("program, then VIP").
+    takeover: TakeoverGate,
 }
 
 impl Running {
     /// The reply to `status`.
     pub fn status_doc(&self) -> StatusDoc {
+        let ipvs = self.engine.state();
         StatusDoc {
             version: PROTOCOL_VERSION,
             pid: std::process::id(),
             config: self.config_path.display().to_string(),
-            instances: self.entries.iter().map(view).collect(),
+            instances: self
+                .entries
+                .iter()
+                .map(|e| {
+                    let mut v = view(e);
+                    v.ipvs = ipvs.instance(&e.cfg.name).map(crate::status::IpvsView::of);
+                    v
+                })
+                .collect(),
         }
+    }
+
+    /// The IPVS engine.
+    pub fn engine(&self) -> &engine::EngineHandle {
+        &self.engine
     }
 
     /// The handle of the instance called `name`.
@@ -111,11 +134,12 @@ fn view(e: &Entry) -> InstanceView {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
         }),
+        ipvs: None,
     }
 }
 
 /// `director run -c FILE [--status-socket PATH]`.
-pub fn main(config_path: &Path, status_socket: Option<PathBuf>) -> ExitCode {
+pub fn main(config_path: &Path, status_socket: Option<PathBuf>, state_dir: PathBuf) -> ExitCode {
     let cfg = match config::load(config_path) {
         Ok(c) => c,
         Err(e) => {
@@ -144,11 +168,19 @@ pub fn main(config_path: &Path, status_socket: Option<PathBuf>) -> ExitCode {
         }
     };
     let socket = status_socket.unwrap_or_else(|| cfg.global.status_socket.clone());
-    rt.block_on(run(config_path.to_path_buf(), cfg, socket))
+    rt.block_on(run(config_path.to_path_buf(), cfg, socket, state_dir))
 }
 
-async fn start_one(cfg: &Instance) -> Result<Entry, havip::runner::Error> {
-    let handle = havip::runner::start(convert::to_havip(cfg)).await?;
+async fn start_one(
+    cfg: &Instance,
+    takeover: &TakeoverGate,
+    engine: &engine::EngineHandle,
+) -> Result<Entry, havip::runner::Error> {
+    let opts = StartOptions {
+        takeover: Some(takeover.clone()),
+    };
+    let handle = havip::runner::start_with(convert::to_havip(cfg), opts).await?;
+    let follower = engine.follow(&cfg.name, &handle);
     let status = handle.status();
     let mut events = handle.events();
     let logger = tokio::spawn(async move {
@@ -167,6 +199,7 @@ async fn start_one(cfg: &Instance) -> Result<Entry, havip::runner::Error> {
         handle: Arc::new(handle),
         status,
         logger,
+        follower,
     })
 }
 
@@ -208,12 +241,14 @@ async fn stop_one(e: Entry) {
         }
     };
     handle.shutdown().await;
-    // The logger ends by itself once the events channel closes; do not wait for it forever.
+    // The logger and the follower end by themselves once the instance's channels close; do
+    // not wait for them forever.
     let _ = tokio::time::timeout(Duration::from_millis(200), e.logger).await;
+    let _ = tokio::time::timeout(Duration::from_millis(200), e.follower).await;
     tracing::debug!(instance = %name, "instance shut down");
 }
 
-async fn run(config_path: PathBuf, cfg: Config, socket: PathBuf) -> ExitCode {
+async fn run(config_path: PathBuf, cfg: Config, socket: PathBuf, state_dir: PathBuf) -> ExitCode {
     let (mut term, mut int, mut hup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -232,9 +267,18 @@ async fn run(config_path: PathBuf, cfg: Config, socket: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let (takeover, requests) = TakeoverGate::new();
+    let engine = match engine::start(&cfg, &state_dir, requests) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the IPVS engine");
+            let _ = std::fs::remove_file(&socket);
+            return ExitCode::FAILURE;
+        }
+    };
     let mut entries = Vec::new();
     for inst in &cfg.instances {
-        match start_one(inst).await {
+        match start_one(inst, &takeover, &engine).await {
             Ok(e) => {
                 tracing::info!(
                     instance = %inst.name,
@@ -258,12 +302,15 @@ async fn run(config_path: PathBuf, cfg: Config, socket: PathBuf) -> ExitCode {
     let running = Arc::new(Mutex::new(Running {
         config_path: config_path.clone(),
         entries,
+        engine: engine.clone(),
+        takeover,
     }));
     let server = tokio::spawn(control::serve(listener, running.clone()));
     tracing::info!(
         config = %config_path.display(),
         socket = %socket.display(),
         instances = cfg.instances.len(),
+        virtual_services = cfg.virtual_services.len(),
         "director running"
     );
     let mut current = cfg;
@@ -281,6 +328,9 @@ async fn run(config_path: PathBuf, cfg: Config, socket: PathBuf) -> ExitCode {
         "stopping: resigning every instance and removing the VIPs"
     );
     server.abort();
+    // The gates stop programming now and withdraw each instance's services once its VIPs are
+    // gone ("VIP off, then withdraw"): the instances are shut down meanwhile.
+    let engine_stopped = engine.stop();
     let entries = std::mem::take(&mut running.lock().await.entries);
     let mut set = tokio::task::JoinSet::new();
     for e in entries {
@@ -288,6 +338,7 @@ async fn run(config_path: PathBuf, cfg: Config, socket: PathBuf) -> ExitCode {
     }
     let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
         while set.join_next().await.is_some() {}
+        let _ = engine_stopped.await;
     })
     .await;
     if drained.is_err() {
@@ -316,7 +367,8 @@ async fn reload_from(path: &Path, old: Config, running: &Arc<Mutex<Running>>) ->
         }
     };
     let changes = reload::diff(&old, &new);
-    if changes.is_empty() {
+    let services_changed = old.virtual_services != new.virtual_services || old.ipvs != new.ipvs;
+    if changes.is_empty() && !services_changed {
         tracing::info!("reload: no change");
         return new;
     }
@@ -382,12 +434,14 @@ async fn reload_from(path: &Path, old: Config, running: &Arc<Mutex<Running>>) ->
             .position(|i| i.name == e.cfg.name)
             .unwrap_or(usize::MAX)
     });
+    // Services reconcile; VRRP is not touched for them.
+    r.engine.reload(&new);
     new
 }
 
 /// Starts `inst` and adds it to the running set; false if it could not start.
 async fn add(r: &mut Running, inst: &Instance) -> bool {
-    match start_one(inst).await {
+    match start_one(inst, &r.takeover, &r.engine).await {
         Ok(e) => {
             r.entries.push(e);
             true

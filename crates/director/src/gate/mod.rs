@@ -71,7 +71,7 @@
 
 #![allow(
     dead_code,
-    reason = "the engine (issue 16) drives this; until it lands only the tests do"
+    reason = "counters and stopping are for status and metrics, which read them next"
 )]
 
 #[cfg(test)]

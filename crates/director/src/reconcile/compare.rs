@@ -1,6 +1,7 @@
 //! Settings equality between what we want and what the kernel reports, and the normal form of
-//! what we send. Private to the diff until `ipvs` exposes `Service::same_settings` /
-//! `Destination::same_settings` (then these become calls to those).
+//! what we send: the library's normal forms (`Service::normalised`,
+//! `Destination::normalised_for`) and settings equality (`same_settings`), applied the way the
+//! diff needs them.
 //!
 //! What the kernel adds or reports that is not a setting (`net/netfilter/ipvs/ip_vs_ctl.c`):
 //! - `IP_VS_SVC_F_HASHED` on every live service (`ip_vs_svc_hash`; `ip_vs_edit_service` sets
@@ -13,71 +14,24 @@
 //! - tunnel type, port and flags matter only with tunnel forwarding; a real server of another
 //!   method is sent with the default tunnel, and its reported tunnel fields are not compared.
 
-use ipvs::{Destination, Forwarding, Service, ServiceFlags, Tunnel};
-
-/// The flag bits that are settings (everything but `HASHED`).
-fn setting_flags(flags: ServiceFlags) -> u32 {
-    flags.bits & !ServiceFlags::HASHED
-}
-
-fn pe(name: &Option<String>) -> Option<&str> {
-    name.as_deref().filter(|n| !n.is_empty())
-}
+use ipvs::{Destination, Forwarding, Service, Tunnel};
 
 /// True when `have` (a kernel copy) has the settings of `want`: scheduler, flags without
 /// `HASHED`, timeout, netmask, persistence engine (key included; counters ignored).
 pub(crate) fn same_service(want: &Service, have: &Service) -> bool {
-    let Service {
-        key,
-        scheduler,
-        flags,
-        timeout,
-        netmask,
-        pe_name,
-        stats: _,
-    } = want;
-    *key == have.key
-        && *scheduler == have.scheduler
-        && setting_flags(*flags) == setting_flags(have.flags)
-        && *timeout == have.timeout
-        && *netmask == have.netmask
-        && pe(pe_name) == pe(&have.pe_name)
+    service_to_send(want).same_settings(&service_to_send(have))
 }
 
 /// True when `have` (a kernel copy) has the settings of `want`: address, port, forwarding,
 /// weight, thresholds, and the tunnel with tunnel forwarding (connection counts ignored).
 pub(crate) fn same_dest(want: &Destination, have: &Destination) -> bool {
-    let Destination {
-        addr,
-        port,
-        forwarding,
-        weight,
-        upper_threshold,
-        lower_threshold,
-        tunnel,
-        active_conns: _,
-        inactive_conns: _,
-        persist_conns: _,
-        stats: _,
-    } = want;
-    *addr == have.addr
-        && *port == have.port
-        && *forwarding == have.forwarding
-        && *weight == have.weight
-        && *upper_threshold == have.upper_threshold
-        && *lower_threshold == have.lower_threshold
-        && (*forwarding != Forwarding::Tunnel || *tunnel == have.tunnel)
+    dest_to_send(want).same_settings(&dest_to_send(have))
 }
 
-/// The service as we send it: no `HASHED`, no counters, an empty engine name as none.
+/// The service as we send it: no `HASHED`, no counters, an empty engine name as none, the
+/// scheduler by its canonical name.
 pub(crate) fn service_to_send(s: &Service) -> Service {
-    let mut out = s.clone();
-    out.flags = ServiceFlags::from_bits(setting_flags(s.flags));
-    out.stats = None;
-    if pe(&s.pe_name).is_none() {
-        out.pe_name = None;
-    }
-    out
+    s.clone().normalised()
 }
 
 /// The real server as we send it: no counts or counters, the default tunnel unless tunnelled.
@@ -97,7 +51,7 @@ pub(crate) fn dest_to_send(d: &Destination) -> Destination {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use ipvs::{Protocol, Scheduler, ServiceKey, Stats, TunnelType};
+    use ipvs::{Protocol, Scheduler, ServiceFlags, ServiceKey, Stats, TunnelType};
 
     fn service() -> Service {
         Service::new(

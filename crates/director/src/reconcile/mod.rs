@@ -34,12 +34,13 @@
 
 #![allow(
     dead_code,
-    reason = "the engine (issue 16) calls this; until it lands only the tests do"
+    reason = "accessors used by the tests; the engine uses the rest"
 )]
 
 mod compare;
 #[cfg(test)]
 mod simulate;
+
 #[cfg(test)]
 mod tests;
 

@@ -119,7 +119,7 @@ fn thresholds_and_forwarding_are_edits_too() {
 #[test]
 fn a_settings_change_is_one_service_edit() {
     let mut s = Service::new(inet(80), Scheduler::Sh);
-    s.flags = ServiceFlags::from_bits(ServiceFlags::PERSISTENT);
+    s.flags = ServiceFlags::PERSISTENT;
     s.timeout = 300;
     let mut want = Desired::default();
     want.insert("vi_1", s.clone(), vec![rs(1, 1)]);
@@ -298,7 +298,7 @@ fn service_strategy(key: ServiceKey) -> impl Strategy<Value = Service> {
             Just(Scheduler::Sh)
         ],
         prop::sample::select(vec![
-            0,
+            ServiceFlags::empty(),
             ServiceFlags::PERSISTENT,
             ServiceFlags::ONEPACKET,
             ServiceFlags::SCHED1 | ServiceFlags::SCHED2,
@@ -318,7 +318,7 @@ fn service_strategy(key: ServiceKey) -> impl Strategy<Value = Service> {
             Service {
                 key,
                 scheduler,
-                flags: ServiceFlags::from_bits(flags),
+                flags,
                 timeout,
                 netmask,
                 pe_name,
@@ -365,7 +365,7 @@ fn dest_strategy(af: AddressFamily) -> impl Strategy<Value = Destination> {
                     d.tunnel = Tunnel {
                         kind,
                         port: if kind == TunnelType::Gue { 6080 } else { 0 },
-                        flags: TunnelFlags { bits: flags & 3 },
+                        flags: TunnelFlags::from_bits_retain(flags & 3),
                     };
                 }
                 // Only the kernel's copy carries counts; `desired` inputs have 0 (dest_to_send).
