@@ -1,6 +1,9 @@
 //! Kernel tests (run inside the lab VM): snapshots. A snapshot equals what `ipvsadm -Sn` shows;
 //! a snapshot taken while another thread changes the table detects the torn read (never returns
 //! a table with a duplicate or a missing stable service) and succeeds once the table is calm.
+//! Churn in another namespace tears this one's dumps too (dump positions count every namespace's
+//! services): those reads must be refused, and at 10,000 services (the size the chunk sizes were
+//! tuned at) every read that does return, under paced churn, must be exact.
 #![allow(clippy::unwrap_used)]
 
 mod common;
