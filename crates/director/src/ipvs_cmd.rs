@@ -184,11 +184,13 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
 
 fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
     let mut ph = Phases::new();
-    let mut input = String::new();
-    if let Err(e) = io::stdin().read_to_string(&mut input) {
+    let mut bytes = Vec::new();
+    if let Err(e) = io::stdin().lock().read_to_end(&mut bytes) {
         eprintln!("director ipvs restore: reading stdin: {e}");
         return Ok(ExitCode::from(2));
     }
+    // Bytes, not a String: a line that is not text is a bad line with its number, like any other.
+    let (input, not_text) = text_of(bytes);
     ph.mark("read");
     // A large input is parsed in two halves, the second on another thread; meanwhile this thread
     // also sets up the runtime and the connection (family resolution). The second half is
@@ -197,7 +199,7 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
     let (first, second) = split_half(&input);
     let (parsed, setup) = std::thread::scope(|s| {
         let other = (!second.is_empty()).then(|| s.spawn(|| ipvsadm::parse_at(second, 1)));
-        let setup = (!dry_run).then(|| -> anyhow::Result<_> {
+        let setup = (!dry_run && not_text.is_empty()).then(|| -> anyhow::Result<_> {
             let rt = runtime()?;
             let conn = rt.block_on(ipvs::Conn::connect())?;
             Ok((rt, conn))
@@ -207,7 +209,7 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
         let theirs = other.map(|h| h.join());
         (join_parsed(mine, theirs, first_lines), setup)
     });
-    let parsed: Parsed = match parsed {
+    let parsed: Parsed = match with_not_text(parsed, not_text) {
         Ok(ops) => ops,
         Err(errors) => {
             let n = errors.len();
@@ -251,6 +253,53 @@ fn restore(dry_run: bool) -> anyhow::Result<ExitCode> {
         ops.len()
     );
     Ok(ExitCode::FAILURE)
+}
+
+/// The input as text, and one error per line that is not UTF-8 (ipvsadm's format is ASCII): such
+/// a line is blanked in the text, so that every other line keeps its number and is still checked.
+/// Valid input (the usual case) is validated once and moved, never copied.
+fn text_of(bytes: Vec<u8>) -> (String, Vec<ipvsadm::LineError>) {
+    let bytes = match String::from_utf8(bytes) {
+        Ok(text) => return (text, Vec::new()),
+        Err(e) => e.into_bytes(),
+    };
+    let mut text = String::with_capacity(bytes.len());
+    let mut errors = Vec::new();
+    for (idx, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if idx > 0 {
+            text.push('\n');
+        }
+        match std::str::from_utf8(line) {
+            Ok(l) => text.push_str(l),
+            Err(e) => {
+                let at = e.valid_up_to();
+                let byte = line.get(at).copied().unwrap_or_default();
+                errors.push(ipvsadm::LineError {
+                    line: idx + 1,
+                    message: format!(
+                        "not text: byte 0x{byte:02x} at column {} is not UTF-8 (the format is ASCII)",
+                        at + 1
+                    ),
+                });
+            }
+        }
+    }
+    (text, errors)
+}
+
+/// The parse result with the lines that were not text added in line order: any of them makes the
+/// whole input bad.
+fn with_not_text(
+    parsed: Result<Parsed, Vec<ipvsadm::LineError>>,
+    not_text: Vec<ipvsadm::LineError>,
+) -> Result<Parsed, Vec<ipvsadm::LineError>> {
+    if not_text.is_empty() {
+        return parsed;
+    }
+    let mut errors = parsed.err().unwrap_or_default();
+    errors.extend(not_text);
+    errors.sort_by_key(|e| e.line);
+    Err(errors)
 }
 
 /// Below this size the input is parsed on one thread.
@@ -409,6 +458,43 @@ mod tests {
         };
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![1, 5002]);
+    }
+
+    #[test]
+    fn text_is_moved_unchanged() {
+        let text = rules(3);
+        assert_eq!(text_of(text.clone().into_bytes()), (text, Vec::new()));
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8_are_bad_lines_with_their_numbers_and_columns() {
+        let input =
+            b"-A -t 10.1.0.1:80 -s rr\n-A -t 10.1.0.2:80 \xff\xfe\n\n\x80\n-A -t 10.1.0.3:80\n";
+        let (text, errors) = text_of(input.to_vec());
+        // The bad lines are blank; every other line keeps its place.
+        assert_eq!(text, "-A -t 10.1.0.1:80 -s rr\n\n\n\n-A -t 10.1.0.3:80\n");
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "line 2: not text: byte 0xff at column 19 is not UTF-8 (the format is ASCII)",
+                "line 4: not text: byte 0x80 at column 1 is not UTF-8 (the format is ASCII)",
+            ]
+        );
+    }
+
+    #[test]
+    fn not_text_joins_the_parse_errors_in_line_order() {
+        let (text, not_text) = text_of(b"-A -t bad\n\xc3\n-A -t 10.1.0.1:0\n".to_vec());
+        let Err(errors) = with_not_text(ipvsadm::parse(&text).map_err(|e| e.errors), not_text)
+        else {
+            panic!("bad input parsed");
+        };
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![1, 2, 3]);
+        // Text alone parses as before.
+        let (text, none) = text_of(rules(2).into_bytes());
+        assert!(with_not_text(ipvsadm::parse(&text).map_err(|e| e.errors), none).is_ok());
     }
 
     #[test]

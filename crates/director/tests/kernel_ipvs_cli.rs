@@ -13,6 +13,11 @@ const DIRECTOR: &str = env!("CARGO_BIN_EXE_director");
 
 /// Runs `prog args` inside `ns` with `input` on stdin.
 fn run_in(ns: &Netns, prog: &str, args: &[&str], input: &str) -> Output {
+    run_in_bytes(ns, prog, args, input.as_bytes())
+}
+
+/// [`run_in`] with any bytes on stdin.
+fn run_in_bytes(ns: &Netns, prog: &str, args: &[&str], input: &[u8]) -> Output {
     let mut cmd: Command = ns.command(prog);
     cmd.args(args)
         .stdin(Stdio::piped())
@@ -21,7 +26,7 @@ fn run_in(ns: &Netns, prog: &str, args: &[&str], input: &str) -> Output {
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {prog}: {e}"));
     if let Some(mut stdin) = child.stdin.take() {
         // A process that exits early closes its stdin: a failed write is not the test's concern.
-        let _ = stdin.write_all(input.as_bytes());
+        let _ = stdin.write_all(input);
     }
     child
         .wait_with_output()
@@ -232,11 +237,43 @@ fn malformed_file_applies_nothing_and_names_the_lines() {
     let b = Netns::new("kb").expect("netns B");
     let rules = "-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 10.2.0.1 -m\n-a -t 10.1.0.1:80 -r 10.2.0.2 -w 70000\n-A -t 10.1.0.2:80 -s rr\n-A -t 10.1.0.3 -s rr\n";
     let out = run_in(&b, DIRECTOR, &["ipvs", "restore"], rules);
-    assert!(!out.status.success(), "a malformed file was accepted");
     let err = String::from_utf8_lossy(&out.stderr);
+    // Exit 2: the input does not parse (docs/ipvs-cli.md).
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("line 3:") && err.contains("weight"), "{err}");
     assert!(err.contains("line 5:") && err.contains("port 0"), "{err}");
     assert_eq!(ipvsadm(&b, &["-Sn"], ""), "", "something was applied");
+}
+
+#[test]
+#[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
+fn a_line_that_is_not_text_applies_nothing_and_names_the_line() {
+    let b = Netns::new("kb").expect("netns B");
+    let rules = b"-A -t 10.1.0.1:80 -s rr\n\x7fELF\x02\x01\x01\x00\xff\n-A -t 10.1.0.2:80 -s rr\n";
+    let out = run_in_bytes(&b, DIRECTOR, &["ipvs", "restore"], rules);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("stdin: line 2: not text: byte 0xff"), "{err}");
+    assert_eq!(ipvsadm(&b, &["-Sn"], ""), "", "something was applied");
+}
+
+#[test]
+#[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
+fn dry_run_prints_the_operations_and_applies_nothing() {
+    let b = Netns::new("kb").expect("netns B");
+    let rules = "-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 10.2.0.1:80 -m\n";
+    let out = run_in(&b, DIRECTOR, &["ipvs", "restore", "--dry-run"], rules);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text(&out),
+        "line 1: add service TCP 10.1.0.1:80\nline 2: add real server 10.2.0.1:80 to TCP 10.1.0.1:80\n"
+    );
+    assert_eq!(ipvsadm(&b, &["-Sn"], ""), "", "--dry-run applied something");
 }
 
 #[test]
@@ -245,8 +282,13 @@ fn kernel_rejections_are_reported_per_line() {
     let b = Netns::new("kb").expect("netns B");
     let rules = "-A -t 10.1.0.1:80 -s rr\n-A -t 10.1.0.1:80 -s rr\n-A -t 10.1.0.2:80 -s nosuchsched\n-a -t 10.1.0.9:80 -r 10.2.0.1\n-A -t 10.1.0.3:80 -s wrr\n";
     let out = run_in(&b, DIRECTOR, &["ipvs", "restore"], rules);
-    assert!(!out.status.success(), "kernel errors were not reported");
     let err = String::from_utf8_lossy(&out.stderr);
+    // Exit 1: the kernel refused part of a batch that parsed (docs/ipvs-cli.md).
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "kernel errors were not reported: {err}"
+    );
     for line in ["line 2:", "line 3:", "line 4:"] {
         assert!(err.contains(line), "missing {line} in {err}");
     }

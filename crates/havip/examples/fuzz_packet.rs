@@ -203,6 +203,10 @@ fn main() {
             }
         }
     }
+    // Printed first, so that a run that dies still says how to reproduce it.
+    eprintln!(
+        "fuzz_packet: seed {seed}, {iterations} inputs (reproduce: cargo run -p havip --example fuzz_packet -- --iterations {iterations} --seed {seed})"
+    );
     let corpus: Vec<(RxMeta, Vec<u8>)> = FIXTURES.iter().map(|t| parse(t)).collect();
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -212,7 +216,15 @@ fn main() {
         let mut meta = *meta0;
         let mut b = bytes0.clone();
         mutate(&mut rng, &mut meta, &mut b);
-        let label = match decode(&meta, &b) {
+        // A panic (the default hook has printed its message) is reported with what reproduces it.
+        let Ok(decoded) = std::panic::catch_unwind(|| decode(&meta, &b)) else {
+            eprintln!(
+                "PANIC (seed {seed}, iteration {i})\nmeta {meta:?}\ninput {}",
+                hex(&b)
+            );
+            std::process::exit(1);
+        };
+        let label = match decoded {
             Ok(advert) => {
                 if let Err(e) = check_accepted(&meta, &b, &advert) {
                     eprintln!(

@@ -141,6 +141,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
+    // Printed first, so that a run that dies still says how to reproduce it.
+    eprintln!(
+        "fuzz_decode: seed {seed}, {n} inputs (reproduce: cargo run -p ipvs --example fuzz_decode -- {n} {seed})"
+    );
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let all = fixtures::ALL;
     let start = Instant::now();
@@ -151,7 +155,15 @@ fn main() {
         input.clear();
         input.extend_from_slice(base);
         mutate(&mut rng, &mut input);
-        ok += feed(&input);
+        // A panic (the default hook has printed its message) is reported with what reproduces it.
+        match std::panic::catch_unwind(|| feed(&input)) {
+            Ok(n) => ok += n,
+            Err(_) => {
+                let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
+                eprintln!("fuzz_decode: PANIC (seed {seed}, input {i}): input {hex}");
+                std::process::exit(1);
+            }
+        }
         if i > 0 && i % 1_000_000 == 0 {
             eprintln!("{i} inputs, {:.1} s", start.elapsed().as_secs_f64());
         }

@@ -111,6 +111,24 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    /// Waits for the next published state: a task that never publishes fails the test after
+    /// 5 s instead of hanging it.
+    async fn next_state(rx: &mut watch::Receiver<CheckState>) -> CheckState {
+        next_state_within(rx, Duration::from_secs(5)).await
+    }
+
+    async fn next_state_within(
+        rx: &mut watch::Receiver<CheckState>,
+        limit: Duration,
+    ) -> CheckState {
+        tokio::time::timeout(limit, rx.changed())
+            .await
+            .unwrap_or_else(|_| panic!("no state published within {limit:?}"))
+            .expect("the check task ended");
+        let state = rx.borrow().clone();
+        state
+    }
+
     #[test]
     fn apply_filters_and_publishes_changes_only() {
         let mut f = RiseFall::new(2, 2);
@@ -159,12 +177,11 @@ mod tests {
                 rise: 2,
                 fall: 3,
             });
-            rx.changed().await.unwrap();
-            assert_eq!(*rx.borrow(), CheckState::Up);
+            assert_eq!(next_state(&mut rx).await, CheckState::Up);
             drop(l);
             let t0 = Instant::now();
-            rx.changed().await.unwrap();
-            assert!(matches!(*rx.borrow(), CheckState::Down { .. }));
+            let down = next_state(&mut rx).await;
+            assert!(matches!(down, CheckState::Down { .. }), "{down:?}");
             // fall = 3 at 20 ms: about 60 ms, never immediately on the first failure.
             assert!(
                 t0.elapsed() >= Duration::from_millis(35),
@@ -173,5 +190,18 @@ mod tests {
             );
             h.abort();
         });
+    }
+
+    #[test]
+    fn a_check_that_never_publishes_fails_the_wait_instead_of_hanging() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_tx, mut rx) = watch::channel(CheckState::Unknown);
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(next_state_within(&mut rx, Duration::from_millis(20)))
+        }));
+        assert!(waited.is_err(), "next_state returned without a change");
     }
 }
