@@ -5,7 +5,7 @@
 //! settings: classified by havip's own rule ([`havip::config::InstanceConfig::restart_needed`],
 //! on the settings converted as the daemon runs them):
 //! - VRRP identity or state-machine settings changed (VRID, interface, version, VIPs and so
-//!   their family, advert interval, unicast source / peers, preempt / preempt delay, accept,
+//!   their family, advert interval, unicast source / peers, preempt / preempt delay,
 //!   role, password, priority crossing 255): restarted, i.e. stopped (a Master resigns and hands
 //!   the VIP over) and started with the new settings;
 //! - anything else (notify commands, GARP settings, tracked interfaces and checks, a priority
@@ -150,7 +150,6 @@ mod tests {
             ("preempt_delay", ", preempt_delay: 5s", "restart a"),
             ("advert_interval", ", advert_interval: 2s", "restart a"),
             ("version", ", version: 2", "restart a"),
-            ("accept", ", accept: true", "restart a"),
             ("unicast", ", unicast_peer: [192.0.2.9]", "restart a"),
             ("role", ", role: external", "restart a"),
         ];
