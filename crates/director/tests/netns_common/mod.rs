@@ -75,6 +75,24 @@ impl Host {
         self.dir.join(format!("{}.yaml", self.name))
     }
 
+    /// This host's `--state-dir` (its operator drains), inside the test's temp dir.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join(format!("{}-state", self.name))
+    }
+
+    /// `director ARGS... --socket S` from the host; (success, stdout + stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--socket")
+            .arg(self.socket())
+            .output()
+            .expect("run director");
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.dir.join(format!("{}.sock", self.name))
     }
@@ -101,6 +119,8 @@ impl Host {
             .command(BIN)
             .args(["run", "-c"])
             .arg(self.config_path())
+            .arg("--state-dir")
+            .arg(self.state_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

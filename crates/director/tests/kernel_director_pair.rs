@@ -1,0 +1,197 @@
+//! The director pair with the real IPVS kernel (issue 16's lab proof): two `director run`
+//! processes, three real servers answering HTTP with their own name, a client, one bridge, DR
+//! forwarding. Only the VRRP Master holds our virtual service; a service added by hand on both
+//! directors (someone else's) survives everything; kill -9 the Master and the Backup programs,
+//! takes the VIP and serves; the old Master restarts, adopts the table it left (its counters keep
+//! counting) and preempts, the other withdraws; drift is repaired; drain and undrain; SIGTERM
+//! hands over and leaves nothing of ours behind.
+//!
+//! Runs inside the lab VM (`tests/lab/run`; tests/check runs every `kernel_*` binary there).
+#![allow(clippy::unwrap_used)]
+
+mod netns_common;
+
+use std::time::{Duration, Instant};
+
+use netns_common::{wait_for, Host, Lan};
+
+const VIP: &str = "10.9.0.100";
+const FOREIGN: &str = "-A -t 10.9.0.200:8080 -s rr";
+
+/// The instance and the service, as both directors run them (only the priority differs).
+fn config(priority: u8) -> String {
+    format!(
+        "  - name: web
+    interface: eth0
+    virtual_router_id: 61
+    priority: {priority}
+    advert_interval: 300ms
+    virtual_ipaddress: [\"{VIP}/24\"]
+virtual_servers:
+  - instance: web
+    address: {VIP}
+    port: 80
+    scheduler: rr
+    real_servers:
+      - {{address: 10.9.0.11, weight: 1}}
+      - {{address: 10.9.0.12, weight: 1}}
+      - {{address: 10.9.0.13, weight: 1}}
+"
+    )
+}
+
+/// A DR real server: the VIP on `lo` (no ARP for it), an HTTP server answering its name.
+fn real_server(lan: &Lan, name: &str, ip: &str) -> Host {
+    let h = lan.host(name, &format!("{ip}/24"));
+    h.ns.sh(&format!(
+        "ip addr add {VIP}/32 dev lo && \
+         sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+                    net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2 && \
+         mkdir -p /tmp/{name}-www && echo {name} > /tmp/{name}-www/index.html && \
+         (cd /tmp/{name}-www && setsid python3 -m http.server 80 --bind 0.0.0.0 \
+            >/dev/null 2>&1 < /dev/null &)"
+    ))
+    .expect("real server");
+    h
+}
+
+/// `ipvsadm -Sn` in a director's namespace.
+fn table(h: &Host) -> String {
+    h.ns.sh("ipvsadm -Sn").expect("ipvsadm -Sn")
+}
+
+/// Whether the director's kernel holds our service with `n` real servers.
+fn has_ours(h: &Host, n: usize) -> bool {
+    let t = table(h);
+    t.contains(&format!("-A -t {VIP}:80 -s rr"))
+        && t.lines()
+            .filter(|l| l.starts_with(&format!("-a -t {VIP}:80 ")))
+            .count()
+            == n
+}
+
+fn nothing_of_ours(h: &Host) -> bool {
+    !table(h).contains(VIP)
+}
+
+/// One HTTP GET through the VIP from the client; the body (a real server's name) or None.
+fn get(client: &Host) -> Option<String> {
+    let out = client
+        .ns
+        .sh(&format!("curl -s -m 2 http://{VIP}/ || true"))
+        .ok()?;
+    let body = out.trim().to_string();
+    (!body.is_empty()).then_some(body)
+}
+
+/// Total connections the kernel counted for our service (`ipvsadm -Ln --stats`).
+fn service_conns(h: &Host) -> u64 {
+    let out = h
+        .ns
+        .sh(&format!("ipvsadm -Ln --stats -t {VIP}:80 --exact"))
+        .unwrap_or_default();
+    out.lines()
+        .find(|l| l.starts_with("TCP"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
+fn only_the_master_programs_and_the_pair_fails_over_with_the_service() {
+    let lan = Lan::new();
+    let mut d1 = lan.host("d1", "10.9.0.1/24");
+    let mut d2 = lan.host("d2", "10.9.0.2/24");
+    let _reals: Vec<Host> = [("r1", "10.9.0.11"), ("r2", "10.9.0.12"), ("r3", "10.9.0.13")]
+        .iter()
+        .map(|(n, ip)| real_server(&lan, n, ip))
+        .collect();
+    let client = lan.host("client", "10.9.0.50/24");
+    // Someone else's service on both directors: never ours to touch.
+    for d in [&d1, &d2] {
+        d.ns.sh(&format!("ipvsadm {FOREIGN} && ipvsadm -a -t 10.9.0.200:8080 -r 10.9.0.11:8080 -m"))
+            .expect("foreign service");
+    }
+    d1.start(&config(150));
+    d2.start(&config(100));
+    d1.wait_state("MASTER", Duration::from_secs(10));
+    d2.wait_state("BACKUP", Duration::from_secs(5));
+    wait_for(Duration::from_secs(5), "d1 programs the service", || has_ours(&d1, 3));
+    assert!(nothing_of_ours(&d2), "the Backup holds nothing of ours:\n{}", table(&d2));
+    assert!(table(&d2).contains("10.9.0.200:8080"), "foreign service kept on d2");
+
+    // Requests through the VIP reach every real server.
+    let mut seen = std::collections::BTreeSet::new();
+    wait_for(Duration::from_secs(15), "every real server answers", || {
+        if let Some(b) = get(&client) {
+            seen.insert(b);
+        }
+        seen.len() == 3
+    });
+
+    // The status shows the service, its real servers and the reconcile.
+    let st = d1.status_json().unwrap();
+    let ipvs = &st["instances"][0]["ipvs"];
+    assert_eq!(ipvs["programming"], "programmed", "{st}");
+    assert_eq!(ipvs["services"][0]["service"], format!("tcp:{VIP}:80"));
+    assert_eq!(ipvs["services"][0]["real_servers"].as_array().unwrap().len(), 3);
+
+    // Drain: weight 0 on the Master, kept in the table; undrain brings it back.
+    let (ok, out) = d1.cli(&["drain", &format!("tcp:{VIP}:80"), "10.9.0.11"]);
+    assert!(ok, "{out}");
+    wait_for(Duration::from_secs(3), "drained to weight 0", || {
+        table(&d1).contains(&format!("-a -t {VIP}:80 -r 10.9.0.11:80 -g -w 0"))
+    });
+    let (ok, out) = d1.cli(&["drain", "tcp:10.9.0.99:80", "10.9.0.11"]);
+    assert!(!ok && out.contains("no virtual service"), "{out}");
+    let (ok, out) = d1.cli(&["undrain", &format!("tcp:{VIP}:80"), "10.9.0.11"]);
+    assert!(ok, "{out}");
+    wait_for(Duration::from_secs(3), "undrained", || {
+        table(&d1).contains(&format!("-a -t {VIP}:80 -r 10.9.0.11:80 -g -w 1"))
+    });
+
+    // Drift: a real server deleted by hand is put back by the periodic verification.
+    d1.ns.sh(&format!("ipvsadm -d -t {VIP}:80 -r 10.9.0.12:80")).unwrap();
+    wait_for(Duration::from_secs(15), "drift repaired", || has_ours(&d1, 3));
+    let st = d1.status_json().unwrap();
+    assert!(st["instances"][0]["ipvs"]["drift_repairs"].as_u64().unwrap() >= 1, "{st}");
+
+    // kill -9 the Master: the Backup programs, takes the VIP, requests succeed again.
+    let conns_before = service_conns(&d1);
+    assert!(conns_before > 0, "the service counted the requests");
+    d1.crash();
+    let t = Instant::now();
+    d2.wait_state("MASTER", Duration::from_secs(10));
+    wait_for(Duration::from_secs(3), "d2 programs the service", || has_ours(&d2, 3));
+    wait_for(Duration::from_secs(10), "a request through d2", || get(&client).is_some());
+    eprintln!("kill -9 -> first request through the new Master: {:?}", t.elapsed());
+    assert!(has_ours(&d1, 3), "a killed director cannot withdraw (kernel state survives)");
+
+    // The old Master restarts and preempts: it adopts its table (nothing deleted and re-added:
+    // the service's counters keep counting) and the other withdraws.
+    d1.start(&config(150));
+    d1.wait_state("MASTER", Duration::from_secs(10));
+    wait_for(Duration::from_secs(5), "d2 withdraws", || nothing_of_ours(&d2));
+    assert!(has_ours(&d1, 3));
+    assert!(
+        service_conns(&d1) >= conns_before,
+        "adopted, not re-added: counters kept ({} < {conns_before})",
+        service_conns(&d1)
+    );
+    let st = d1.status_json().unwrap();
+    let last = &st["instances"][0]["ipvs"]["last_reconcile"];
+    assert_eq!(last["ops"], 0, "adopting an unchanged table sends nothing: {st}");
+    wait_for(Duration::from_secs(10), "requests through d1 again", || get(&client).is_some());
+
+    // SIGTERM: d1 hands over; nothing of ours is left on it, the foreign service is.
+    d1.signal("TERM");
+    d1.wait_exit(Duration::from_secs(10));
+    d2.wait_state("MASTER", Duration::from_secs(10));
+    wait_for(Duration::from_secs(5), "d2 programs again", || has_ours(&d2, 3));
+    assert!(nothing_of_ours(&d1), "stopped node keeps nothing of ours:\n{}", table(&d1));
+    for d in [&d1, &d2] {
+        assert!(table(d).contains("-A -t 10.9.0.200:8080 -s rr"), "foreign service survived");
+        assert!(table(d).contains("-a -t 10.9.0.200:8080 -r 10.9.0.11:8080 -m -w 1"));
+    }
+}
