@@ -5,7 +5,7 @@
 //! budget (nodes, depth, aliases, documents), so an alias bomb or deep nesting fails fast.
 //!
 //! The limits are sized for real IPVS tables: a 10,000-service x 10-real-server file (about
-//! 5.6 MB, 920,000 YAML nodes with one flow mapping per real server) loads with room to spare;
+//! 5 MB, 600,000 YAML nodes with one flow mapping per real server) loads with room to spare;
 //! docs/configuration.md ("Limits") gives the measured times and memory.
 
 use std::path::Path;
@@ -20,8 +20,9 @@ use super::{Config, ConfigError, Diagnostic};
 /// Largest accepted file: 32 MiB, over 5x a 10,000 x 10 table written one real server a line.
 pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Largest number of YAML nodes (scalars and collections, aliases replayed): over 4x the
-/// ~920,000 of a 10,000 x 10 table. It also bounds what an alias bomb can expand to.
+/// Largest number of YAML nodes (scalars and collections, aliases replayed): 5x the ~800,000
+/// of a 10,000 x 10 table with address, port and weight on every real server. It also bounds
+/// what an alias bomb can expand to.
 pub const MAX_NODES: usize = 4_000_000;
 
 /// Deepest nesting: the schema needs 6 (top, list, service, list, real server, tunnel).
