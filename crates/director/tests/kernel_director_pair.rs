@@ -86,10 +86,9 @@ fn get(client: &Host) -> Option<String> {
 
 /// Total connections the kernel counted for our service (`ipvsadm -Ln --stats`).
 fn service_conns(h: &Host) -> u64 {
-    let out = h
-        .ns
-        .sh(&format!("ipvsadm -Ln --stats -t {VIP}:80 --exact"))
-        .unwrap_or_default();
+    let out =
+        h.ns.sh(&format!("ipvsadm -Ln --stats -t {VIP}:80 --exact"))
+            .unwrap_or_default();
     out.lines()
         .find(|l| l.starts_with("TCP"))
         .and_then(|l| l.split_whitespace().nth(2))
@@ -103,23 +102,38 @@ fn only_the_master_programs_and_the_pair_fails_over_with_the_service() {
     let lan = Lan::new();
     let mut d1 = lan.host("d1", "10.9.0.1/24");
     let mut d2 = lan.host("d2", "10.9.0.2/24");
-    let _reals: Vec<Host> = [("r1", "10.9.0.11"), ("r2", "10.9.0.12"), ("r3", "10.9.0.13")]
-        .iter()
-        .map(|(n, ip)| real_server(&lan, n, ip))
-        .collect();
+    let _reals: Vec<Host> = [
+        ("r1", "10.9.0.11"),
+        ("r2", "10.9.0.12"),
+        ("r3", "10.9.0.13"),
+    ]
+    .iter()
+    .map(|(n, ip)| real_server(&lan, n, ip))
+    .collect();
     let client = lan.host("client", "10.9.0.50/24");
     // Someone else's service on both directors: never ours to touch.
     for d in [&d1, &d2] {
-        d.ns.sh(&format!("ipvsadm {FOREIGN} && ipvsadm -a -t 10.9.0.200:8080 -r 10.9.0.11:8080 -m"))
-            .expect("foreign service");
+        d.ns.sh(&format!(
+            "ipvsadm {FOREIGN} && ipvsadm -a -t 10.9.0.200:8080 -r 10.9.0.11:8080 -m"
+        ))
+        .expect("foreign service");
     }
     d1.start(&config(150));
     d2.start(&config(100));
     d1.wait_state("MASTER", Duration::from_secs(10));
     d2.wait_state("BACKUP", Duration::from_secs(5));
-    wait_for(Duration::from_secs(5), "d1 programs the service", || has_ours(&d1, 3));
-    assert!(nothing_of_ours(&d2), "the Backup holds nothing of ours:\n{}", table(&d2));
-    assert!(table(&d2).contains("10.9.0.200:8080"), "foreign service kept on d2");
+    wait_for(Duration::from_secs(5), "d1 programs the service", || {
+        has_ours(&d1, 3)
+    });
+    assert!(
+        nothing_of_ours(&d2),
+        "the Backup holds nothing of ours:\n{}",
+        table(&d2)
+    );
+    assert!(
+        table(&d2).contains("10.9.0.200:8080"),
+        "foreign service kept on d2"
+    );
 
     // Requests through the VIP reach every real server.
     let mut seen = std::collections::BTreeSet::new();
@@ -135,7 +149,13 @@ fn only_the_master_programs_and_the_pair_fails_over_with_the_service() {
     let ipvs = &st["instances"][0]["ipvs"];
     assert_eq!(ipvs["programming"], "programmed", "{st}");
     assert_eq!(ipvs["services"][0]["service"], format!("tcp:{VIP}:80"));
-    assert_eq!(ipvs["services"][0]["real_servers"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        ipvs["services"][0]["real_servers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 
     // Drain: weight 0 on the Master, kept in the table; undrain brings it back.
     let (ok, out) = d1.cli(&["drain", &format!("tcp:{VIP}:80"), "10.9.0.11"]);
@@ -152,10 +172,20 @@ fn only_the_master_programs_and_the_pair_fails_over_with_the_service() {
     });
 
     // Drift: a real server deleted by hand is put back by the periodic verification.
-    d1.ns.sh(&format!("ipvsadm -d -t {VIP}:80 -r 10.9.0.12:80")).unwrap();
-    wait_for(Duration::from_secs(15), "drift repaired", || has_ours(&d1, 3));
+    d1.ns
+        .sh(&format!("ipvsadm -d -t {VIP}:80 -r 10.9.0.12:80"))
+        .unwrap();
+    wait_for(Duration::from_secs(15), "drift repaired", || {
+        has_ours(&d1, 3)
+    });
     let st = d1.status_json().unwrap();
-    assert!(st["instances"][0]["ipvs"]["drift_repairs"].as_u64().unwrap() >= 1, "{st}");
+    assert!(
+        st["instances"][0]["ipvs"]["drift_repairs"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{st}"
+    );
 
     // kill -9 the Master: the Backup programs, takes the VIP, requests succeed again.
     let conns_before = service_conns(&d1);
@@ -163,16 +193,28 @@ fn only_the_master_programs_and_the_pair_fails_over_with_the_service() {
     d1.crash();
     let t = Instant::now();
     d2.wait_state("MASTER", Duration::from_secs(10));
-    wait_for(Duration::from_secs(3), "d2 programs the service", || has_ours(&d2, 3));
-    wait_for(Duration::from_secs(10), "a request through d2", || get(&client).is_some());
-    eprintln!("kill -9 -> first request through the new Master: {:?}", t.elapsed());
-    assert!(has_ours(&d1, 3), "a killed director cannot withdraw (kernel state survives)");
+    wait_for(Duration::from_secs(3), "d2 programs the service", || {
+        has_ours(&d2, 3)
+    });
+    wait_for(Duration::from_secs(10), "a request through d2", || {
+        get(&client).is_some()
+    });
+    eprintln!(
+        "kill -9 -> first request through the new Master: {:?}",
+        t.elapsed()
+    );
+    assert!(
+        has_ours(&d1, 3),
+        "a killed director cannot withdraw (kernel state survives)"
+    );
 
     // The old Master restarts and preempts: it adopts its table (nothing deleted and re-added:
     // the service's counters keep counting) and the other withdraws.
     d1.start(&config(150));
     d1.wait_state("MASTER", Duration::from_secs(10));
-    wait_for(Duration::from_secs(5), "d2 withdraws", || nothing_of_ours(&d2));
+    wait_for(Duration::from_secs(5), "d2 withdraws", || {
+        nothing_of_ours(&d2)
+    });
     assert!(has_ours(&d1, 3));
     assert!(
         service_conns(&d1) >= conns_before,
@@ -181,17 +223,31 @@ fn only_the_master_programs_and_the_pair_fails_over_with_the_service() {
     );
     let st = d1.status_json().unwrap();
     let last = &st["instances"][0]["ipvs"]["last_reconcile"];
-    assert_eq!(last["ops"], 0, "adopting an unchanged table sends nothing: {st}");
-    wait_for(Duration::from_secs(10), "requests through d1 again", || get(&client).is_some());
+    assert_eq!(
+        last["ops"], 0,
+        "adopting an unchanged table sends nothing: {st}"
+    );
+    wait_for(Duration::from_secs(10), "requests through d1 again", || {
+        get(&client).is_some()
+    });
 
     // SIGTERM: d1 hands over; nothing of ours is left on it, the foreign service is.
     d1.signal("TERM");
     d1.wait_exit(Duration::from_secs(10));
     d2.wait_state("MASTER", Duration::from_secs(10));
-    wait_for(Duration::from_secs(5), "d2 programs again", || has_ours(&d2, 3));
-    assert!(nothing_of_ours(&d1), "stopped node keeps nothing of ours:\n{}", table(&d1));
+    wait_for(Duration::from_secs(5), "d2 programs again", || {
+        has_ours(&d2, 3)
+    });
+    assert!(
+        nothing_of_ours(&d1),
+        "stopped node keeps nothing of ours:\n{}",
+        table(&d1)
+    );
     for d in [&d1, &d2] {
-        assert!(table(d).contains("-A -t 10.9.0.200:8080 -s rr"), "foreign service survived");
+        assert!(
+            table(d).contains("-A -t 10.9.0.200:8080 -s rr"),
+            "foreign service survived"
+        );
         assert!(table(d).contains("-a -t 10.9.0.200:8080 -r 10.9.0.11:8080 -m -w 1"));
     }
 }

@@ -102,7 +102,18 @@ impl EngineHandle {
     /// Follows one VRRP instance's role: spawns the task that turns havip's level-triggered
     /// role (and the master it knows of) into gate roles. It ends when the instance does (then
     /// its VIPs are gone: havip removes them on every exit path), reporting `Released`.
-    pub fn follow(&self, name: &str, handle: &InstanceHandle) -> tokio::task::JoinHandle<()> {
+    ///
+    /// `settle`: how long a Backup that has never been Master must stay Backup, with another
+    /// master known, before that counts as a decision. A restarted director that will preempt
+    /// hears the current (lower) master first and becomes Master within the Master_Down_Interval
+    /// (plus its preempt delay); withdrawing at the first advert would delete the very table it
+    /// is about to adopt. Pass at least `3 x advert interval + preempt delay`.
+    pub fn follow(
+        &self,
+        name: &str,
+        handle: &InstanceHandle,
+        settle: Duration,
+    ) -> tokio::task::JoinHandle<()> {
         let tx = self.tx.clone();
         let name = name.to_string();
         let mut role = handle.role();
@@ -110,14 +121,22 @@ impl EngineHandle {
         tokio::spawn(async move {
             let mut last: Option<Role> = None;
             let mut was_master = false;
+            // When another master was first heard while Backup (for `settle`).
+            let mut heard_since: Option<Instant> = None;
             loop {
                 let r = *role.borrow_and_update();
-                let other_master = {
+                let heard = {
                     let s = status.borrow_and_update();
                     s.master.is_some() && r.state != VrrpState::Master
                 };
                 was_master |= r.state == VrrpState::Master;
-                if let Some(g) = gate_role(&r, other_master, was_master) {
+                heard_since = match (heard, heard_since) {
+                    (true, None) => Some(Instant::now()),
+                    (true, since) => since,
+                    (false, _) => None,
+                };
+                let settled = heard_since.is_some_and(|t| t.elapsed() >= settle);
+                if let Some(g) = gate_role(&r, settled, was_master) {
                     if last != Some(g) {
                         last = Some(g);
                         if tx.send(Msg::Role(name.clone(), g)).is_err() {
@@ -125,9 +144,14 @@ impl EngineHandle {
                         }
                     }
                 }
+                let wake = match heard_since {
+                    Some(t) if !settled && last.is_none() => t + settle,
+                    _ => Instant::now() + Duration::from_secs(3600),
+                };
                 tokio::select! {
                     c = role.changed() => if c.is_err() { break },
                     c = status.changed() => if c.is_err() { break },
+                    _ = tokio::time::sleep_until(wake.into()) => {}
                 }
             }
             if last != Some(Role::Released) {
@@ -139,14 +163,14 @@ impl EngineHandle {
 
 /// havip's role as the gate sees it. `TakeoverPending` is not derived here: it comes with the
 /// takeover request, which the engine keeps to ack. `None`: no decision yet (the Backup havip
-/// starts in, before any master is heard: a restarted director adopts its table if it becomes
-/// Master, and withdraws it only once another master is known).
-pub fn gate_role(role: &VrrpRole, other_master_known: bool, was_master: bool) -> Option<Role> {
+/// starts in, before another master has been heard for the settle time: a restarted director
+/// adopts its table if it becomes Master, and withdraws it only once another master stays).
+pub fn gate_role(role: &VrrpRole, other_master_settled: bool, was_master: bool) -> Option<Role> {
     match role.state {
         VrrpState::Master if role.vips_held => Some(Role::MasterHeld),
         VrrpState::Master => None,
         VrrpState::Fault => Some(Role::Released),
-        _ if role.reason == TransitionReason::Stopped || was_master || other_master_known => {
+        _ if role.reason == TransitionReason::Stopped || was_master || other_master_settled => {
             Some(Role::Released)
         }
         _ => None,
@@ -435,14 +459,12 @@ impl Engine {
         };
         let mut owned: BTreeSet<ServiceKey> = self.owned.get(name).cloned().unwrap_or_default();
         owned.extend(all.keys_of(name).copied());
-        let sync_ops = self.sync_daemon_ops(name, master);
-        if owned.is_empty() && want.is_empty() && sync_ops.is_none() {
+        let sync = self.sync_daemon(name, master);
+        if owned.is_empty() && want.is_empty() && sync.is_none() {
             self.owned.remove(name);
             return Outcome::Ok;
         }
-        let result = self
-            .reconcile_io(name, &want, &owned, master, sync_ops.unwrap_or_default())
-            .await;
+        let result = self.reconcile_io(name, &want, &owned, master, sync).await;
         let (outcome, ops, error) = match result {
             Ok((ops, failures)) => match failures {
                 None => (Outcome::Ok, ops, None),
@@ -524,9 +546,24 @@ impl Engine {
         want: &Desired,
         owned: &BTreeSet<ServiceKey>,
         master: bool,
-        mut extra: Vec<Op>,
+        sync: Option<(ipvs::SyncDaemon, DaemonState)>,
     ) -> Result<(usize, Option<(bool, String)>), (bool, String)> {
         let worker = self.worker().await.map_err(|e| (false, e))?;
+        let mut extra = Vec::new();
+        if let Some((run, stop)) = sync {
+            let running = worker.daemons().await.map_err(|e| {
+                (
+                    retryable_error(&e),
+                    format!("reading the sync daemons: {e}"),
+                )
+            })?;
+            if running.iter().any(|d| d.state == stop) {
+                extra.push(Op::StopDaemon(stop));
+            }
+            if !running.iter().any(|d| d.state == run.state) {
+                extra.push(Op::StartDaemon(run));
+            }
+        }
         if master && !self.kernel_set {
             self.kernel_set = true;
             self.write_sysctls();
@@ -617,9 +654,9 @@ impl Engine {
         ))
     }
 
-    /// The sync-daemon operations for `name`'s new role, if the configuration ties the sync
-    /// daemon to it: master while Master, backup otherwise (stopping the other role first).
-    fn sync_daemon_ops(&self, name: &str, master: bool) -> Option<Vec<Op>> {
+    /// The sync daemon to run for `name`'s role and the one to stop, if the configuration ties
+    /// the sync daemon to it: master while Master, backup otherwise.
+    fn sync_daemon(&self, name: &str, master: bool) -> Option<(ipvs::SyncDaemon, DaemonState)> {
         let sd = self.cfg.ipvs.sync_daemon.as_ref()?;
         if sd.instance != name {
             return None;
@@ -629,10 +666,7 @@ impl Engine {
         } else {
             (DaemonState::Backup, DaemonState::Master)
         };
-        Some(vec![
-            Op::StopDaemon(stop),
-            Op::StartDaemon(sd.daemon(start)),
-        ])
+        Some((sd.daemon(start), stop))
     }
 
     fn write_sysctls(&self) {
@@ -755,4 +789,62 @@ fn is_transient(errno: ipvs::Errno) -> bool {
         ipvs::Errno::EINTR,
     ]
     .contains(&errno)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(state: VrrpState, vips_held: bool, reason: TransitionReason) -> VrrpRole {
+        VrrpRole {
+            state,
+            vips_held,
+            since: SystemTime::UNIX_EPOCH,
+            reason,
+        }
+    }
+
+    #[test]
+    fn only_real_decisions_become_gate_roles() {
+        use TransitionReason::Created;
+        let backup = role(VrrpState::Backup, false, Created);
+        // The Backup havip starts in is no decision: a restart may still preempt and adopt.
+        assert_eq!(gate_role(&backup, false, false), None);
+        // Another master heard for the settle time, or a Master that stepped down: withdraw.
+        assert_eq!(gate_role(&backup, true, false), Some(Role::Released));
+        assert_eq!(gate_role(&backup, false, true), Some(Role::Released));
+        assert_eq!(
+            gate_role(
+                &role(VrrpState::Backup, false, TransitionReason::Stopped),
+                false,
+                false
+            ),
+            Some(Role::Released)
+        );
+        assert_eq!(
+            gate_role(&role(VrrpState::Fault, false, Created), false, false),
+            Some(Role::Released)
+        );
+        // Master: held VIPs are MasterHeld; without them the takeover request speaks.
+        assert_eq!(
+            gate_role(&role(VrrpState::Master, true, Created), false, false),
+            Some(Role::MasterHeld)
+        );
+        assert_eq!(
+            gate_role(&role(VrrpState::Master, false, Created), true, true),
+            None
+        );
+        assert_eq!(
+            gate_role(&role(VrrpState::Initialize, false, Created), false, false),
+            None
+        );
+    }
+
+    #[test]
+    fn transient_errnos_are_retried() {
+        assert!(is_transient(ipvs::Errno::ENOMEM));
+        assert!(is_transient(ipvs::Errno::EBUSY));
+        assert!(!is_transient(ipvs::Errno::EINVAL));
+        assert!(!is_transient(ipvs::Errno::ENOENT));
+    }
 }

@@ -180,7 +180,10 @@ async fn start_one(
         takeover: Some(takeover.clone()),
     };
     let handle = havip::runner::start_with(convert::to_havip(cfg), opts).await?;
-    let follower = engine.follow(&cfg.name, &handle);
+    // A Backup that has never been Master decides to withdraw only after a preempting
+    // restart would have taken over (Master_Down_Interval + preempt delay, with a margin).
+    let settle = cfg.advert_interval * 3 + cfg.preempt_delay + Duration::from_secs(1);
+    let follower = engine.follow(&cfg.name, &handle, settle);
     let status = handle.status();
     let mut events = handle.events();
     let logger = tokio::spawn(async move {
