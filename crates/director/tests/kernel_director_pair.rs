@@ -251,3 +251,174 @@ fn only_the_master_programs_and_the_pair_fails_over_with_the_service() {
         assert!(table(d).contains("-a -t 10.9.0.200:8080 -r 10.9.0.11:8080 -m -w 1"));
     }
 }
+
+/// A pair, its clients' requests, then kill -9 of the Master: the Backup takes over with the
+/// service. `ours`: the Master's `ipvsadm -Sn` shows our service; `dirs` in priority order.
+fn fail_over(
+    dirs: &mut [Host; 2],
+    client: &Host,
+    vip: &str,
+    names: usize,
+    ours: impl Fn(&Host) -> bool,
+) {
+    let [d1, d2] = dirs;
+    d1.wait_state("MASTER", Duration::from_secs(10));
+    d2.wait_state("BACKUP", Duration::from_secs(5));
+    wait_for(Duration::from_secs(5), "d1 programs the service", || {
+        ours(d1)
+    });
+    assert!(
+        !table(d2).contains(vip),
+        "the Backup holds nothing of ours:\n{}",
+        table(d2)
+    );
+    let get = || {
+        client
+            .ns
+            .sh(&format!("curl -s -m 2 http://{vip}/ || true"))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    wait_for(Duration::from_secs(15), "every real server answers", || {
+        if let Some(b) = get() {
+            seen.insert(b);
+        }
+        seen.len() == names
+    });
+    d1.crash();
+    d2.wait_state("MASTER", Duration::from_secs(10));
+    wait_for(Duration::from_secs(3), "d2 programs the service", || {
+        ours(d2)
+    });
+    wait_for(Duration::from_secs(10), "a request through d2", || {
+        get().is_some()
+    });
+}
+
+#[test]
+#[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
+fn nat_pair_the_real_servers_gateway_follows_the_master() {
+    // Clients on one LAN, real servers on an inside network behind the directors; the inside
+    // VIP (a second instance) is the real servers' default gateway, so replies return through
+    // whichever director holds the VIPs.
+    let outside = Lan::new();
+    let inside = Lan::new();
+    let vip = "10.9.1.100";
+    let conf = |prio: u8| {
+        format!(
+            "  - name: outside
+    interface: eth0
+    virtual_router_id: 71
+    priority: {prio}
+    advert_interval: 300ms
+    virtual_ipaddress: [\"{vip}/24\"]
+  - name: inside
+    interface: eth1
+    virtual_router_id: 72
+    priority: {prio}
+    advert_interval: 300ms
+    virtual_ipaddress: [\"10.11.0.1/24\"]
+virtual_servers:
+  - instance: outside
+    address: {vip}
+    port: 80
+    forwarding: nat
+    scheduler: rr
+    real_servers:
+      - {{address: 10.11.0.11, port: 8080}}
+      - {{address: 10.11.0.12, port: 8080}}
+"
+        )
+    };
+    let mut dirs = [
+        outside.host("n1", "10.9.1.1/24"),
+        outside.host("n2", "10.9.1.2/24"),
+    ];
+    for (i, d) in dirs.iter().enumerate() {
+        d.ns.plug(&inside.bridge, "eth1", &format!("10.11.0.{}/24", i + 2))
+            .expect("inside leg");
+        d.ns.sh("sysctl -qw net.ipv4.ip_forward=1").unwrap();
+    }
+    let _reals: Vec<Host> = [("m1", "10.11.0.11"), ("m2", "10.11.0.12")]
+        .iter()
+        .map(|(name, ip)| {
+            let h = inside.host(name, &format!("{ip}/24"));
+            h.ns.sh(&format!(
+                "ip route add default via 10.11.0.1 && \
+                 mkdir -p /tmp/{name}-www && echo {name} > /tmp/{name}-www/index.html && \
+                 (cd /tmp/{name}-www && setsid python3 -m http.server 8080 --bind 0.0.0.0 \
+                    >/dev/null 2>&1 < /dev/null &)"
+            ))
+            .expect("real server");
+            h
+        })
+        .collect();
+    let client = outside.host("nc", "10.9.1.50/24");
+    dirs[0].start(&conf(150));
+    dirs[1].start(&conf(100));
+    let ours = |h: &Host| {
+        let t = table(h);
+        t.contains(&format!("-A -t {vip}:80 -s rr"))
+            && t.contains(&format!("-a -t {vip}:80 -r 10.11.0.11:8080 -m -w 1"))
+            && t.contains(&format!("-a -t {vip}:80 -r 10.11.0.12:8080 -m -w 1"))
+    };
+    fail_over(&mut dirs, &client, vip, 2, ours);
+}
+
+#[test]
+#[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
+fn tunnel_pair_reaches_real_servers_over_ipip() {
+    // The real servers decapsulate (the VIP on tunl0) and answer the client directly.
+    let lan = Lan::new();
+    let vip = "10.9.2.100";
+    let conf = |prio: u8| {
+        format!(
+            "  - name: tun
+    interface: eth0
+    virtual_router_id: 81
+    priority: {prio}
+    advert_interval: 300ms
+    virtual_ipaddress: [\"{vip}/24\"]
+virtual_servers:
+  - instance: tun
+    address: {vip}
+    port: 80
+    forwarding: tunnel
+    scheduler: rr
+    real_servers:
+      - {{address: 10.9.2.11}}
+      - {{address: 10.9.2.12}}
+"
+        )
+    };
+    let mut dirs = [lan.host("t1", "10.9.2.1/24"), lan.host("t2", "10.9.2.2/24")];
+    let _reals: Vec<Host> = [("u1", "10.9.2.11"), ("u2", "10.9.2.12")]
+        .iter()
+        .map(|(name, ip)| {
+            let h = lan.host(name, &format!("{ip}/24"));
+            h.ns.sh(&format!(
+                "ip link set tunl0 up 2>/dev/null || (ip tunnel add tunl0 mode ipip && ip link set tunl0 up); \
+                 ip addr add {vip}/32 dev tunl0 && \
+                 sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+                            net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0 \
+                            net.ipv4.conf.default.rp_filter=0 && \
+                 mkdir -p /tmp/{name}-www && echo {name} > /tmp/{name}-www/index.html && \
+                 (cd /tmp/{name}-www && setsid python3 -m http.server 80 --bind 0.0.0.0 \
+                    >/dev/null 2>&1 < /dev/null &)"
+            ))
+            .expect("real server");
+            h
+        })
+        .collect();
+    let client = lan.host("tc", "10.9.2.50/24");
+    dirs[0].start(&conf(150));
+    dirs[1].start(&conf(100));
+    let ours = |h: &Host| {
+        let t = table(h);
+        t.contains(&format!("-a -t {vip}:80 -r 10.9.2.11:80 -i -w 1"))
+            && t.contains(&format!("-a -t {vip}:80 -r 10.9.2.12:80 -i -w 1"))
+    };
+    fail_over(&mut dirs, &client, vip, 2, ours);
+}
