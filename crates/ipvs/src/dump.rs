@@ -10,7 +10,8 @@
 //! 1. dump the services; duplicates mean a torn read;
 //! 2. dump each service's destinations; ESRCH (the service vanished) or duplicates mean a torn
 //!    read; a destination dump that spanned several datagrams is read again on the verifying
-//!    sockets and must agree;
+//!    sockets and must agree; a service whose dump was empty is looked up again (this kernel
+//!    answers the dump of a missing service with an empty list, not ESRCH): gone means torn;
 //! 3. if the services dump spanned several datagrams, dump the services again on each of two
 //!    verifying sockets that read in smaller chunks (so that their chunk boundaries, where a torn
 //!    dump loses or repeats entries, fall elsewhere): the same services with the same settings,
@@ -212,6 +213,7 @@ impl Conn {
                 destinations: dests,
             });
         }
+        self.check_empty_still_exist(&table).await?;
         let Some(verifying) = verifying else {
             return Ok(table);
         };
@@ -234,6 +236,33 @@ impl Conn {
             }
         }
         Ok(table)
+    }
+
+    /// The kernel answers the real-server dump of a missing service with an empty list, not an
+    /// error (`ip_vs_genl_dump_dests`: a service it cannot find is `goto out_err`, which returns
+    /// the empty chunk), so a service deleted between the services dump and its real-server dump
+    /// would be listed with no real servers, a state that never existed. Each service read
+    /// empty is looked up again (pipelined GETs, `read`): one that is gone tears the read.
+    async fn check_empty_still_exist(
+        &mut self,
+        table: &Table,
+    ) -> std::result::Result<(), ReadError> {
+        let empty: Vec<ServiceKey> = table
+            .services
+            .iter()
+            .filter(|e| e.destinations.is_empty())
+            .map(|e| e.service.key)
+            .collect();
+        if empty.is_empty() {
+            return Ok(());
+        }
+        let now = self.get_services(&empty).await?;
+        match empty.iter().zip(&now).find(|(_, s)| s.is_none()) {
+            Some((key, _)) => Err(ReadError::Torn(format!(
+                "service {key} vanished during the read"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Starts the verifying services dumps on a thread (`ipvs-verify`); when no thread can be
