@@ -18,7 +18,6 @@ use ipvs::{Op, ServiceEntry, Table};
 use crate::cli::EXIT_CONFIG;
 use crate::config;
 use crate::daemon::drains::Drains;
-use crate::daemon::engine::REMOVED_DRAIN_TIMEOUT;
 use crate::desired::{self, AllUp, Overrides, ServiceInput};
 use crate::reconcile::{self, DrainState, Owned};
 
@@ -113,7 +112,7 @@ fn plan(cfg: &config::Config, overrides: &Overrides) -> anyhow::Result<Vec<Op>> 
         &owned,
         &DrainState::default(),
         Instant::now(),
-        REMOVED_DRAIN_TIMEOUT,
+        cfg.ipvs.drain_timeout,
     )
     .ops;
     if let Some(have) = timeouts {

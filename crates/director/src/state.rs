@@ -110,6 +110,8 @@ pub struct InstanceIpvs {
     pub programming: Ownership,
     /// The last reconcile, if any.
     pub last: Option<Reconcile>,
+    /// The last takeover's reconcile (programming before the VIP went up), if any.
+    pub last_takeover: Option<Reconcile>,
     /// Reconciles whose verification found the kernel changed behind our back (someone ran
     /// ipvsadm) and repaired it.
     pub drift_repairs: u64,

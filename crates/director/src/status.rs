@@ -78,6 +78,9 @@ pub struct IpvsView {
     pub programming: String,
     /// The last reconcile, if any.
     pub last_reconcile: Option<ReconcileView>,
+    /// The last takeover's reconcile (what programming cost before the VIP went up), if any.
+    #[serde(default)]
+    pub last_takeover: Option<ReconcileView>,
     /// Verifications that found the kernel changed behind our back and repaired it.
     pub drift_repairs: u64,
     /// Operations those repairs sent.
@@ -129,22 +132,30 @@ pub struct RealServerView {
     pub active_conns: u32,
 }
 
+impl ReconcileView {
+    /// The view of one typed reconcile.
+    pub fn of(r: &crate::state::Reconcile) -> ReconcileView {
+        ReconcileView {
+            trigger: r.trigger.as_str().to_string(),
+            at_unix_ms: r
+                .at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            took_ms: u64::try_from(r.took.as_millis()).unwrap_or(u64::MAX),
+            ops: r.ops,
+            outcome: r.error.clone().unwrap_or_else(|| "ok".to_string()),
+        }
+    }
+}
+
 impl IpvsView {
     /// The view of the engine's typed state.
     pub fn of(s: &crate::state::InstanceIpvs) -> IpvsView {
         use crate::target::{DestName, ServiceName};
         IpvsView {
             programming: s.programming.as_str().to_string(),
-            last_reconcile: s.last.as_ref().map(|r| ReconcileView {
-                trigger: r.trigger.as_str().to_string(),
-                at_unix_ms: r
-                    .at
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-                took_ms: u64::try_from(r.took.as_millis()).unwrap_or(u64::MAX),
-                ops: r.ops,
-                outcome: r.error.clone().unwrap_or_else(|| "ok".to_string()),
-            }),
+            last_reconcile: s.last.as_ref().map(ReconcileView::of),
+            last_takeover: s.last_takeover.as_ref().map(ReconcileView::of),
             drift_repairs: s.drift_repairs,
             drift_ops: s.drift_ops,
             services: s
@@ -583,6 +594,7 @@ mod tests {
                 ops: 11,
                 outcome: "ok".into(),
             }),
+            last_takeover: None,
             drift_repairs: 1,
             drift_ops: 2,
             services: vec![ServiceView {

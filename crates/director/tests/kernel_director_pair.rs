@@ -36,6 +36,8 @@ virtual_servers:
       - {{address: 10.9.0.11, weight: 1}}
       - {{address: 10.9.0.12, weight: 1}}
       - {{address: 10.9.0.13, weight: 1}}
+ipvs:
+  verify_interval: 2s
 "
     )
 }

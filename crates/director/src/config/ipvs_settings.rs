@@ -1,6 +1,7 @@
 //! Checks on `ipvs:`: connection timeouts, the sync daemon, and the `net.ipv4.vs.*` sysctls.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
@@ -22,6 +23,37 @@ pub(super) fn ipvs_settings(
 ) -> IpvsSettings {
     let r = &raw.value;
     let mut out = IpvsSettings::default();
+    let mut bounded = |key: &str,
+                       v: &Option<Spanned<String>>,
+                       lo: Duration,
+                       hi: Duration,
+                       into: &mut Duration| {
+        let Some(v) = v else { return };
+        let Some(d) = cx.duration(key, v) else { return };
+        if d < lo || d > hi {
+            cx.err(
+                v,
+                format!("{key} {} out of range {lo:?}..{hi:?}", v.value),
+                "see docs/configuration.md, `ipvs:`",
+            );
+        } else {
+            *into = d;
+        }
+    };
+    bounded(
+        "verify_interval",
+        &r.verify_interval,
+        Duration::from_secs(1),
+        Duration::from_secs(3600),
+        &mut out.verify_interval,
+    );
+    bounded(
+        "drain_timeout",
+        &r.drain_timeout,
+        Duration::ZERO,
+        Duration::from_secs(86_400),
+        &mut out.drain_timeout,
+    );
     if let Some(t) = &r.timeouts {
         out.timeouts = timeouts(cx, &t.value);
     }

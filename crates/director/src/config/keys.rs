@@ -97,6 +97,8 @@ const IPVS: &[&str] = &[
     "expire_nodest_conn",
     "expire_quiescent_template",
     "conn_reuse_mode",
+    "verify_interval",
+    "drain_timeout",
 ];
 const TIMEOUTS: &[&str] = &["tcp", "tcp_fin", "udp"];
 const SYNC_DAEMON: &[&str] = &[

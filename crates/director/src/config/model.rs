@@ -47,8 +47,13 @@ pub struct RealServer {
     pub dest: ipvs::Destination,
 }
 
+/// Default of `ipvs: verify_interval`.
+pub const DEFAULT_VERIFY_INTERVAL: Duration = Duration::from_secs(30);
+/// Default of `ipvs: drain_timeout`.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Kernel-wide IPVS settings (`ipvs:`). Everything left out is left as the kernel has it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpvsSettings {
     /// Connection timeouts in seconds; 0 leaves that timeout as the kernel has it (the kernel's
     /// own rule for `IPVS_CMD_SET_CONFIG`).
@@ -57,6 +62,24 @@ pub struct IpvsSettings {
     pub sync_daemon: Option<SyncDaemonConfig>,
     /// `net.ipv4.vs.*` settings.
     pub sysctls: Sysctls,
+    /// How often the Master reads its services back and repairs what someone changed behind
+    /// its back (drift). Each verification reads every owned service by key.
+    pub verify_interval: Duration,
+    /// How long a real server removed from the configuration stays at weight 0 with active
+    /// connections before it is deleted anyway (keepalived #1228).
+    pub drain_timeout: Duration,
+}
+
+impl Default for IpvsSettings {
+    fn default() -> Self {
+        IpvsSettings {
+            timeouts: ipvs::Timeouts::default(),
+            sync_daemon: None,
+            sysctls: Sysctls::default(),
+            verify_interval: DEFAULT_VERIFY_INTERVAL,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
 }
 
 /// The connection-synchronisation daemon of a director pair (keepalived's `lvs_sync_daemon`).

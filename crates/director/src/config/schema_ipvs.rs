@@ -110,6 +110,12 @@ pub struct RawIpvs {
     /// `net.ipv4.vs.conn_reuse_mode`.
     #[serde(default)]
     pub conn_reuse_mode: Option<Spanned<i64>>,
+    /// Drift verification period (a duration, 1s..1h).
+    #[serde(default)]
+    pub verify_interval: Option<Spanned<String>>,
+    /// How long a removed real server drains (a duration, 0s..1d).
+    #[serde(default)]
+    pub drain_timeout: Option<Spanned<String>>,
 }
 
 /// `ipvs: timeouts:`

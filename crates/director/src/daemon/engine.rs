@@ -41,10 +41,6 @@ use crate::state::{
 };
 use crate::target::{parse_dest, parse_service};
 
-/// How long a real server removed from the configuration may keep active connections (drained
-/// at weight 0) before it is deleted anyway (keepalived #1228).
-pub const REMOVED_DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
-
 /// A message to the engine task.
 enum Msg {
     Role(String, Role),
@@ -198,6 +194,7 @@ pub fn start(
         owned: BTreeMap::new(),
         drain_state: BTreeMap::new(),
         last: BTreeMap::new(),
+        last_takeover: BTreeMap::new(),
         applied: HashMap::new(),
         active: HashMap::new(),
         triggers: HashMap::new(),
@@ -228,6 +225,7 @@ struct Engine {
     owned: BTreeMap<String, BTreeSet<ServiceKey>>,
     drain_state: BTreeMap<String, DrainState>,
     last: BTreeMap<String, Reconcile>,
+    last_takeover: BTreeMap<String, Reconcile>,
     /// Weights the kernel held at the last read, by service and real server.
     applied: HashMap<(ServiceKey, DestKey), i32>,
     active: HashMap<(ServiceKey, DestKey), u32>,
@@ -366,9 +364,12 @@ impl Engine {
             })
             .collect();
         for inst in &cfg.instances {
-            self.gates
-                .entry(inst.name.clone())
-                .or_insert_with(|| Gate::new(GateConfig::default()));
+            self.gates.entry(inst.name.clone()).or_insert_with(|| {
+                Gate::new(GateConfig {
+                    verify_interval: cfg.ipvs.verify_interval,
+                    ..GateConfig::default()
+                })
+            });
         }
         let gone: Vec<String> = self
             .gates
@@ -524,16 +525,17 @@ impl Engine {
                 "reconcile failed"
             ),
         }
-        self.last.insert(
-            name.to_string(),
-            Reconcile {
-                at,
-                took,
-                trigger,
-                ops,
-                error,
-            },
-        );
+        let done = Reconcile {
+            at,
+            took,
+            trigger,
+            ops,
+            error,
+        };
+        if trigger == Trigger::Takeover {
+            self.last_takeover.insert(name.to_string(), done.clone());
+        }
+        self.last.insert(name.to_string(), done);
         outcome
     }
 
@@ -601,7 +603,7 @@ impl Engine {
             &owned_set,
             &drains,
             Instant::now(),
-            REMOVED_DRAIN_TIMEOUT,
+            self.cfg.ipvs.drain_timeout,
         );
         self.drain_state
             .insert(name.to_string(), plan.drain.clone());
@@ -744,6 +746,7 @@ impl Engine {
                 instance: inst.name.clone(),
                 programming,
                 last: self.last.get(&inst.name).cloned(),
+                last_takeover: self.last_takeover.get(&inst.name).cloned(),
                 drift_repairs,
                 drift_ops,
                 services,

@@ -1,0 +1,11 @@
+#!/bin/bash
+# benches/director/bench.sh [SIZES] -- builds the shipped `director` (deploy/build-release) and
+# runs benches/director/run.sh inside the lab VM: takeover programming against the plain-C floor,
+# re-takeover against a fresh takeover, the daemon's memory, and a one-weight reload of a
+# 2,300 x 37,000 table. Knobs: RUNS (default 3), SETTLE (default 2). Results: docs/benchmarks.md.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$REPO"
+BIN=$(deploy/build-release)
+LAB_ENV="RUNS SETTLE" RUNS=${RUNS:-3} SETTLE=${SETTLE:-2} LAB_TIMEOUT=${LAB_TIMEOUT:-3000} \
+  tests/lab/run "benches/director/run.sh $BIN '${1:-1000 10000}'"
