@@ -224,7 +224,7 @@ fn only_the_master_programs_and_the_pair_fails_over_with_the_service() {
         service_conns(&d1)
     );
     let st = d1.status_json().unwrap();
-    let last = &st["instances"][0]["ipvs"]["last_reconcile"];
+    let last = &st["instances"][0]["ipvs"]["last_takeover"];
     assert_eq!(
         last["ops"], 0,
         "adopting an unchanged table sends nothing: {st}"
