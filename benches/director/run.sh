@@ -8,7 +8,7 @@
 #   2. re-takeover: namespace B runs the same instance at priority 200 with no services; it
 #      preempts, A withdraws everything (the kernel's dest trash now holds A's real servers); B is
 #      stopped (SIGTERM: priority 0) and A takes over again. Measured the same way.
-#   3. the floor: the plain-C program (benches/floor or ../shared/lab/floor) adds the same number
+#   3. the floor: the plain-C program (benches/floor/ipvs-floor.c) adds the same number
 #      of services and real servers in a fresh namespace; its own elapsed time (no start-up,
 #      like the daemon's reconcile).
 #   4. memory: VmRSS / VmHWM of A holding the table.
@@ -23,7 +23,6 @@ RUNS=${RUNS:-3}
 R=10
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 FLOOR_SRC=${FLOOR_SRC:-$REPO/benches/floor/ipvs-floor.c}
-[ -f "$FLOOR_SRC" ] || FLOOR_SRC=$REPO/../shared/lab/floor/ipvs-floor.c
 W=$(mktemp -d)
 cp "$BIN" "$W/director" && BIN=$W/director
 gcc -O2 -o "$W/floor" "$FLOOR_SRC" || { echo "cannot build the floor from $FLOOR_SRC" >&2; exit 1; }

@@ -11,7 +11,7 @@ ROUNDS=${ROUNDS:-10}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 W=$(mktemp -d)
 cp "$BIN" "$W/director" && BIN=$W/director
-gcc -O2 -o "$W/floor" "$REPO/../shared/lab/floor/ipvs-floor.c" || exit 1
+gcc -O2 -o "$W/floor" "$REPO/benches/floor/ipvs-floor.c" || exit 1
 ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
 best() { local b=; for _ in $(seq 1 "$ROUNDS"); do t=$(ms "$@"); if [ -z "$b" ] || [ "$t" -lt "$b" ]; then b=$t; fi; done; echo "$b"; }
 ip netns add ph && ip netns exec ph ip link set lo up

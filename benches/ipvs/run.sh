@@ -3,8 +3,8 @@
 #
 # Programs N services x 10 real servers (N in SIZES, default "1000 10000") into a fresh network
 # namespace with three contenders, each as a whole process under `ip netns exec` (start-up
-# included): `ipvsadm -R`, the plain-C floor ($REPO/../shared/lab/floor/ipvs-floor.c, compiled here
-# with gcc; never copied into the repo) and `director ipvs restore`. Like the floor's binary, which
+# included): `ipvsadm -R`, the plain-C floor ($REPO/benches/floor/ipvs-floor.c, compiled here
+# with gcc into the VM's RAM) and `director ipvs restore`. Like the floor's binary, which
 # gcc writes into the VM's RAM, director is copied into the VM's RAM first (the host's disk reaches
 # the VM over 9p, which makes the first page-in of a large binary slow). Every table is checked
 # identical with `ipvsadm -Sn`. Then each contender dumps its own table: `ipvsadm -Sn`, the floor's
@@ -21,7 +21,7 @@ SIZES=${2:-1000 10000}
 RUNS=${RUNS:-5}
 R=10
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-FLOOR_SRC=$REPO/../shared/lab/floor/ipvs-floor.c
+FLOOR_SRC=${FLOOR_SRC:-$REPO/benches/floor/ipvs-floor.c}
 W=$(mktemp -d)
 cp "$BIN" "$W/director" && BIN=$W/director
 FLOOR=$W/ipvs-floor

@@ -94,8 +94,9 @@ pub enum RoleMode {
     /// VRRP elects the master.
     #[default]
     Vrrp,
-    /// An external decision (`InstanceHandle::claim` / `release`) does; VRRP adverts still
-    /// go out while owning so peers and keepalived see who holds the VIP.
+    /// An external decision (`InstanceHandle::claim` / `release`) does. No VRRP state machine
+    /// runs and no adverts are sent: `claim` runs the fence, adds the VIPs and sends GARP / NA;
+    /// `release` removes them. Adverts received are only counted.
     External {
         /// A command that must exit 0 before the VIP is taken (fencing the old owner).
         fence: Option<String>,
