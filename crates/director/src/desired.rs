@@ -48,6 +48,15 @@ pub struct ServiceInput {
 }
 
 impl ServiceInput {
+    /// A configured virtual service as [`build`] reads it.
+    pub fn of(v: &crate::config::VirtualService) -> Self {
+        ServiceInput::new(
+            v.instance.clone(),
+            v.service.clone(),
+            v.real_servers.iter().map(|r| r.dest.clone()).collect(),
+        )
+    }
+
     /// A service with the defaults: [`OnDown::Inhibit`], no sorry server.
     pub fn new(
         instance: impl Into<String>,

@@ -68,17 +68,7 @@ pub fn main(path: &Path, state_dir: &Path) -> ExitCode {
 
 /// The operations, against the kernel as it is now.
 fn plan(cfg: &config::Config, overrides: &Overrides) -> anyhow::Result<Vec<Op>> {
-    let inputs: Vec<ServiceInput> = cfg
-        .virtual_services
-        .iter()
-        .map(|v| {
-            ServiceInput::new(
-                v.instance.clone(),
-                v.service.clone(),
-                v.real_servers.iter().map(|r| r.dest.clone()).collect(),
-            )
-        })
-        .collect();
+    let inputs: Vec<ServiceInput> = cfg.virtual_services.iter().map(ServiceInput::of).collect();
     let want = desired::build(&inputs, overrides, &AllUp);
     let keys: Vec<_> = want.keys().copied().collect();
     let t = cfg.ipvs.timeouts;

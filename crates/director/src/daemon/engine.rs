@@ -352,17 +352,7 @@ impl Engine {
     fn configure(&mut self, cfg: &Config) {
         self.cfg = cfg.clone();
         self.services = cfg.virtual_services.clone();
-        self.inputs = cfg
-            .virtual_services
-            .iter()
-            .map(|v| {
-                ServiceInput::new(
-                    v.instance.clone(),
-                    v.service.clone(),
-                    v.real_servers.iter().map(|r| r.dest.clone()).collect(),
-                )
-            })
-            .collect();
+        self.inputs = cfg.virtual_services.iter().map(ServiceInput::of).collect();
         for inst in &cfg.instances {
             self.gates.entry(inst.name.clone()).or_insert_with(|| {
                 Gate::new(GateConfig {
