@@ -246,7 +246,9 @@ impl Request {
 /// Sends one request line and reads the one-line reply.
 fn exchange(socket: &Path, request: &str) -> std::io::Result<String> {
     let mut s = UnixStream::connect(socket)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // Long enough for a drain that waits behind a large reconcile, or the status of a large
+    // table under load.
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
     s.write_all(format!("{request}\n").as_bytes())?;
     let mut reply = String::new();
@@ -254,13 +256,13 @@ fn exchange(socket: &Path, request: &str) -> std::io::Result<String> {
     Ok(reply)
 }
 
-/// A reply is at most 4 MiB.
+/// A reply is at most 256 MiB (the status of 10,000 services x 10 real servers is ~15 MB).
 trait TakeLimit {
     fn take_limit(self) -> std::io::Take<UnixStream>;
 }
 impl TakeLimit for UnixStream {
     fn take_limit(self) -> std::io::Take<UnixStream> {
-        std::io::Read::take(self, 4 << 20)
+        std::io::Read::take(self, 256 << 20)
     }
 }
 
