@@ -26,8 +26,9 @@ fail=0
 for N in ${1:-1000 10000}; do
   ra=; rd=
   for run in $(seq 1 "$RUNS"); do
-    read -r sa sd < <(one shared "$W/shared" "$N")
-    read -r oa od < <(one ours "$W/ours" "$N")
+    # (no process substitution: the lab VM has no /dev/fd)
+    r=$(one shared "$W/shared" "$N"); sa=${r% *}; sd=${r#* }
+    r=$(one ours "$W/ours" "$N"); oa=${r% *}; od=${r#* }
     cmp -s "$W/shared.txt" "$W/ours.txt" && same=identical || { same=DIFFER; fail=1; }
     r1=$(awk -v a="$oa" -v b="$sa" 'BEGIN{printf "%.2f", a / b}'); r2=$(awk -v a="$od" -v b="$sd" 'BEGIN{printf "%.2f", a / b}')
     echo "${N}x10 run $run: add ours ${oa} ms, shared ${sa} ms ($r1); dump ours ${od} ms, shared ${sd} ms ($r2); tables $same ($(wc -l < "$W/ours.txt") lines)"
