@@ -77,6 +77,8 @@ for N in $SIZES; do
     stop B
     wait_for 120 took_over A "$first"
     tR=$(status A takeover_ms); oR=$(status A takeover_ops)
+    # With RUST_LOG=director=debug: where each takeover's time went.
+    grep -o 'reconcile phases.*' "$W/A.log" | sed 's/^/  /'
     stop A; teardown
     ip netns add F; ip netns exec F ip link set lo up
     tF=$(ip netns exec F "$W/floor" add "$N" $R 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) ms.*/\1/p')

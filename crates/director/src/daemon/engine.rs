@@ -565,6 +565,7 @@ impl Engine {
             }
         }
         let keys: Vec<ServiceKey> = owned.iter().copied().collect();
+        let t_read = Instant::now();
         let read = worker
             .read_services(keys)
             .await
@@ -587,6 +588,8 @@ impl Engine {
         }
         let owned_set: Owned = owned.iter().copied().collect();
         let drains = self.drain_state.remove(name).unwrap_or_default();
+        let read_took = t_read.elapsed();
+        let t_diff = Instant::now();
         let plan = reconcile::diff(
             want,
             &kernel,
@@ -603,10 +606,14 @@ impl Engine {
             return Ok((0, None));
         }
         let n = ops.len();
+        let diff_took = t_diff.elapsed();
+        let t_apply = Instant::now();
         let report = worker
             .apply(ops.clone())
             .await
             .map_err(|e| (retryable_error(&e), format!("applying {n} operations: {e}")))?;
+        let apply_took = t_apply.elapsed();
+        let t_book = Instant::now();
         // What the kernel holds now, as far as the report tells.
         for (op, outcome) in ops.iter().zip(report.outcomes.iter()) {
             if !matches!(outcome, OpOutcome::Ok) {
@@ -629,6 +636,15 @@ impl Engine {
             (i, retry, e.to_string())
         });
         let failed = 1 + failures.count();
+        tracing::debug!(
+            instance = name,
+            ops = n,
+            read_ms = read_took.as_millis() as u64,
+            diff_ms = diff_took.as_millis() as u64,
+            apply_ms = apply_took.as_millis() as u64,
+            bookkeeping_ms = t_book.elapsed().as_millis() as u64,
+            "reconcile phases"
+        );
         let unknown = report.unknown_count();
         Ok((
             n,
