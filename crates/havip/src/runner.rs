@@ -5,8 +5,9 @@
 //!   InstanceHandle ──cmd (mpsc)──────────────┐
 //!   (set_external_weight, claim, release,    │
 //!    update, shutdown)                       ▼
-//!   VrrpSocket.recv ──datagram──► ┌──────────────────────┐ ──► VrrpSocket.send_to (adverts)
-//!   (decode / drop by reason)     │   driver task         │ ──► Netlink add/remove VIP
+//!   receiver (one socket per      ┌───────────────────────┐ ──► VrrpSocket.send_to (adverts)
+//!   interface) ──by VRID────────► │   driver task         │
+//!   (decode / drop by reason)     │                       │ ──► Netlink add/remove VIP
 //!   check tasks ──CheckState──┐   │   fsm::Instance       │       (retry with backoff)
 //!   LinkMonitor ──LinkEvent───┴─► │   .handle(ev, now)    │ ──► Announcer (GARP / NA bursts)
 //!      (track mpsc)               │   sleep_until(next_   │ ──► notify task (mpsc, serial)
@@ -34,6 +35,7 @@
 
 mod driver;
 mod effects;
+mod receiver;
 pub mod role;
 
 use std::collections::BTreeMap;

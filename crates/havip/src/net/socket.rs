@@ -1,4 +1,5 @@
-//! The raw IP socket for VRRP (IP protocol 112), one per instance, bound to its interface.
+//! The raw IP socket for VRRP (IP protocol 112), bound to an interface; the runner shares one
+//! among the instances on an interface (`runner/receiver.rs`).
 //!
 //! Choices (documented in `docs/havip-runtime.md`):
 //! - IPv4: `IP_HDRINCL` is off; the kernel builds the IP header, with TTL 255 set through
@@ -11,8 +12,8 @@
 //!   code path for both families, and a bad checksum is counted instead of silently dropped by
 //!   the kernel).
 //! - `SO_BINDTODEVICE` on the interface; multicast joins 224.0.0.18 / ff02::12 on the interface
-//!   index with loopback off. In unicast mode the socket sends one copy to each peer and the
-//!   runner drops adverts whose source is not a configured peer.
+//!   index with loopback off. In unicast mode the runner sends one copy to each peer and drops
+//!   adverts whose source is not a configured peer.
 //!
 //! RFC 9568 - Section 5.1.1.3: "The TTL MUST be set to 255. A VRRP Router receiving a packet with
 //! the TTL not equal to 255 MUST discard the packet \[RFC5082\]." Section 5.1.2.3: "The Hop Limit

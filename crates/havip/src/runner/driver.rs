@@ -10,7 +10,6 @@ mod publish;
 mod takeover;
 mod update;
 
-use std::io;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
@@ -19,21 +18,19 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
 use super::effects::{AttachBackoff, GarpSchedule, NotifyJob, VipReconciler};
+use super::receiver::Delivery;
 use super::{
     Command, Counters, InstanceEvent, InstanceStatus, Role, TakeoverGate, TransitionInfo,
     TransitionReason,
 };
 use crate::config::InstanceConfig;
 use crate::fsm::{Action, Event, Instance, Reason, State};
-use crate::net::socket::{IpHeaderError, Received};
 use crate::net::vip::{LinkEvent, LinkMonitor, Netlink};
 use crate::packet::{self, Advert, Auth, DropReason, LocalCheck, RxMeta};
 use crate::time::Timestamp;
 use crate::track::weight::{verdict, Tracked, Verdict};
 use crate::track::CheckState;
 
-/// How long the receive path pauses after a socket error (no busy loop on a broken socket).
-const RX_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// Attempts to remove the VIPs on stop before giving up (with the reconciler's backoff).
 const STOP_REMOVE_ATTEMPTS: u32 = 5;
 /// Longest a fence command may run.
@@ -88,7 +85,6 @@ pub(super) struct Driver {
     notify_tx: Option<mpsc::UnboundedSender<NotifyJob>>,
     notifier: Option<JoinHandle<()>>,
     notify_fail_rx: mpsc::UnboundedReceiver<String>,
-    rx_pause_until: Option<Instant>,
     counters: Counters,
     last_transition: Option<TransitionInfo>,
 }
@@ -136,7 +132,6 @@ impl Driver {
             let vip_retry = self.vip.retry_at();
             let garp_due = self.garp.next_due();
             let attach_due = self.attach_retry.due().filter(|_| self.att.is_none());
-            let pause = self.rx_pause_until;
             let waiting = self.pending.is_some();
             tokio::select! {
                 o = takeover::outcome(&mut self.pending), if waiting => {
@@ -146,9 +141,8 @@ impl Driver {
                     None | Some(Command::Shutdown) => break,
                     Some(c) => self.on_command(c).await,
                 },
-                r = recv_opt(&self.att), if pause.is_none() => self.on_datagram(r).await,
+                d = recv_opt(&mut self.att) => self.on_delivery(d).await,
                 _ = sleep_opt(attach_due), if attach_due.is_some() => self.try_attach().await,
-                _ = sleep_opt(pause), if pause.is_some() => self.rx_pause_until = None,
                 _ = sleep_opt(fsm_deadline), if fsm_deadline.is_some() => {
                     let a = self.fsm.poll_timers(self.now());
                     self.execute(a).await;
@@ -201,20 +195,24 @@ impl Driver {
         *self.counters.drops.entry(label).or_insert(0) += 1;
     }
 
-    async fn on_datagram(&mut self, r: io::Result<Result<Received, IpHeaderError>>) {
-        let p = match r {
-            Err(e) => {
+    async fn on_delivery(&mut self, d: Delivery) {
+        let discarded = self.att.as_ref().map_or(0, |a| a.rx.take_discarded());
+        if discarded > 0 {
+            self.counters.recv_failures += discarded;
+            tracing::warn!(instance = %self.cfg.name, discarded, "receive queue full: datagrams discarded");
+        }
+        let p = match d {
+            Delivery::RecvFailed(e) => {
                 self.counters.recv_failures += 1;
                 tracing::warn!(instance = %self.cfg.name, error = %e, "VRRP socket receive failed");
-                self.rx_pause_until = Some(Instant::now() + RX_ERROR_PAUSE);
                 return;
             }
-            Ok(Err(h)) => {
+            Delivery::Malformed(h) => {
                 tracing::debug!(instance = %self.cfg.name, error = %h, "datagram dropped");
                 self.count_drop(h.label());
                 return;
             }
-            Ok(Ok(p)) => p,
+            Delivery::Datagram(p) => p,
         };
         let Some(own) = self.att.as_ref().map(|a| a.src) else {
             return;
@@ -400,7 +398,7 @@ impl Driver {
             addresses: self.cfg.vips.iter().map(|v| v.addr).collect(),
             auth: self.auth.clone(),
         };
-        for dst in att.socket.destinations() {
+        for dst in open::destinations(&self.cfg) {
             let bytes = match packet::encode(&advert, att.src, dst) {
                 Ok(b) => b,
                 Err(e) => {
@@ -409,7 +407,7 @@ impl Driver {
                     continue;
                 }
             };
-            match att.socket.send_to(&bytes, dst).await {
+            match att.rx.socket().send_to(&bytes, dst).await {
                 Ok(()) => self.counters.adverts_tx += 1,
                 Err(e) => {
                     self.counters.send_failures += 1;
@@ -535,9 +533,9 @@ async fn sleep_opt(at: Option<Instant>) {
     }
 }
 
-async fn recv_opt(att: &Option<open::Attached>) -> io::Result<Result<Received, IpHeaderError>> {
+async fn recv_opt(att: &mut Option<open::Attached>) -> Delivery {
     match att {
-        Some(a) => a.socket.recv().await,
+        Some(a) => a.rx.recv().await,
         None => std::future::pending().await,
     }
 }

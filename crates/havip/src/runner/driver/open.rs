@@ -15,11 +15,12 @@ use crate::config::{CheckConfig, InstanceConfig, RoleMode, TrackInterface};
 use crate::fsm::{self, Instance, State};
 use crate::net::garp::Announcer;
 use crate::net::iface::Interface;
-use crate::net::socket::{SocketConfig, Transport, VrrpSocket, VRRP_GROUP_V4, VRRP_GROUP_V6};
+use crate::net::socket::{VRRP_GROUP_V4, VRRP_GROUP_V6};
 use crate::net::vip::{LinkMonitor, Netlink};
 use crate::net::NetError;
 use crate::packet::{self, Advert, Auth, Version};
 use crate::runner::effects::{spawn_notifier, AttachBackoff, GarpSchedule, VipReconciler};
+use crate::runner::receiver::{Key, Membership};
 use crate::runner::{
     Command, Counters, Error, InstanceEvent, InstanceStatus, Role, StartOptions, TransitionReason,
 };
@@ -39,8 +40,9 @@ pub(in crate::runner) struct Attached {
     pub(in crate::runner) iface: Interface,
     /// The source of the adverts (primary IPv4 / link-local IPv6 / configured unicast source).
     pub(in crate::runner) src: IpAddr,
-    /// The VRRP socket, bound to the interface.
-    pub(in crate::runner) socket: VrrpSocket,
+    /// The instance's place on the interface's shared VRRP socket: its datagrams, and the
+    /// socket its adverts go out on.
+    pub(in crate::runner) rx: Membership,
     /// GARP / NA sender (none on an interface without an Ethernet address).
     pub(in crate::runner) announcer: Option<Announcer>,
 }
@@ -69,12 +71,13 @@ pub(in crate::runner) fn attach(cfg: &InstanceConfig) -> Result<Attached, NetErr
                 what: "IPv4 address",
             })?,
     };
-    let socket = VrrpSocket::open(SocketConfig {
-        ifname: cfg.interface.clone(),
-        ifindex: iface.index,
+    let key = Key::new(
+        &cfg.interface,
+        iface.index,
         src,
-        transport: transport(cfg),
-    })?;
+        cfg.unicast_peers.is_empty(),
+    );
+    let rx = Membership::join(key, cfg.vrid)?;
     let announcer = match (iface.link, iface.mac) {
         (Some(link), Some(mac)) => Some(Announcer::open(link, mac)?),
         _ => {
@@ -86,7 +89,7 @@ pub(in crate::runner) fn attach(cfg: &InstanceConfig) -> Result<Attached, NetErr
     Ok(Attached {
         iface,
         src,
-        socket,
+        rx,
         announcer,
     })
 }
@@ -101,11 +104,13 @@ pub(in crate::runner) fn attach_reason(cfg: &InstanceConfig, e: &NetError) -> St
     }
 }
 
-fn transport(cfg: &InstanceConfig) -> Transport {
-    if cfg.unicast_peers.is_empty() {
-        Transport::Multicast
-    } else {
-        Transport::Unicast(cfg.unicast_peers.clone())
+/// Where the adverts go: every unicast peer, or the VRRP group of the VIPs' family.
+pub(in crate::runner) fn destinations(cfg: &InstanceConfig) -> Vec<IpAddr> {
+    let v6 = cfg.vips.first().is_some_and(|v| v.addr.is_ipv6());
+    match (cfg.unicast_peers.is_empty(), v6) {
+        (false, _) => cfg.unicast_peers.clone(),
+        (true, true) => vec![IpAddr::V6(VRRP_GROUP_V6)],
+        (true, false) => vec![IpAddr::V4(VRRP_GROUP_V4)],
     }
 }
 
@@ -148,12 +153,7 @@ fn validate(cfg: &InstanceConfig) -> Result<(), Error> {
         addresses: cfg.vips.iter().map(|v| v.addr).collect(),
         auth: auth(cfg),
     };
-    let dsts = match transport(cfg) {
-        Transport::Unicast(peers) => peers,
-        Transport::Multicast if v6 => vec![IpAddr::V6(VRRP_GROUP_V6)],
-        Transport::Multicast => vec![IpAddr::V4(VRRP_GROUP_V4)],
-    };
-    for dst in dsts {
+    for dst in destinations(cfg) {
         packet::encode(&probe, placeholder(v6), dst)
             .map_err(|e| config_error(cfg, e.to_string()))?;
     }
@@ -344,7 +344,6 @@ impl Driver {
             notify_tx: Some(notify_tx),
             notifier: Some(notifier),
             notify_fail_rx,
-            rx_pause_until: None,
             counters: Counters {
                 attach_failures,
                 ..Counters::default()
