@@ -24,6 +24,7 @@
 //! still runs to its end: an `apply` is never cut in the middle of a batch.
 
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -42,6 +43,7 @@ pub type ReadServices = Vec<(ServiceKey, Option<KeyedService>)>;
 /// One request to the worker thread and where its answer goes.
 enum Request {
     Apply(Vec<Op>, oneshot::Sender<Result<BatchReport>>),
+    ApplyShared(Arc<[Op]>, oneshot::Sender<Result<BatchReport>>),
     Snapshot(u32, oneshot::Sender<Result<(Table, SnapshotReport)>>),
     ReadServices(Vec<ServiceKey>, oneshot::Sender<Result<ReadServices>>),
     Info(oneshot::Sender<Result<Info>>),
@@ -113,6 +115,9 @@ fn run(mut rx: mpsc::Receiver<Request>, ready: std_mpsc::SyncSender<Result<()>>)
                 Request::Apply(ops, tx) => {
                     let _ = tx.send(conn.apply(&ops).await);
                 }
+                Request::ApplyShared(ops, tx) => {
+                    let _ = tx.send(conn.apply(&ops).await);
+                }
                 Request::Snapshot(tries, tx) => {
                     let _ = tx.send(conn.snapshot_report(tries).await);
                 }
@@ -159,6 +164,12 @@ impl WorkerHandle {
     /// ([`Op::SetTimeouts`], [`Op::StartDaemon`], [`Op::StopDaemon`]).
     pub async fn apply(&self, ops: Vec<Op>) -> Result<BatchReport> {
         self.call(|tx| Request::Apply(ops, tx)).await
+    }
+
+    /// [`WorkerHandle::apply`] of a batch the caller keeps (a prepared batch applied more than
+    /// once, or read again after the report): the worker borrows it, nothing is copied.
+    pub async fn apply_shared(&self, ops: Arc<[Op]>) -> Result<BatchReport> {
+        self.call(|tx| Request::ApplyShared(ops, tx)).await
     }
 
     /// [`Conn::snapshot`] on the worker: the checked whole table.

@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use havip::fsm::State as VrrpState;
@@ -186,6 +187,11 @@ pub fn start(
         worker: None,
         inputs: Vec::new(),
         services: Vec::new(),
+        want: Desired::default(),
+        want_of: HashMap::new(),
+        absent: BTreeSet::new(),
+        looked: BTreeSet::new(),
+        fresh: HashMap::new(),
         cfg: cfg.clone(),
         overrides: Overrides::default(),
         drains,
@@ -208,6 +214,7 @@ pub fn start(
         engine.overrides.drain(*s, *d);
     }
     engine.configure(cfg);
+    engine.refresh_desired();
     tokio::spawn(engine.run(rx, takeovers));
     Ok(EngineHandle { tx, state })
 }
@@ -217,6 +224,21 @@ struct Engine {
     cfg: Config,
     inputs: Vec<ServiceInput>,
     services: Vec<VirtualService>,
+    /// The desired table of every instance (rebuilt when the configuration, a drain or a
+    /// health result changes; never per reconcile or per status publish).
+    want: Desired,
+    /// `want` split by instance.
+    want_of: HashMap<String, Arc<Desired>>,
+    /// Instances none of whose owned keys the kernel held at our last look (a withdraw we
+    /// completed, or a read while not Master): their takeover sends the prepared batch without
+    /// reading first. An add refused because the key exists after all (someone added it since)
+    /// falls back to the read-diff-apply path within the same takeover.
+    absent: BTreeSet<String>,
+    /// Instances whose owned keys were read while not Master (once per engine).
+    looked: BTreeSet<String>,
+    /// Per instance in `absent`: the batch that programs its desired table from nothing,
+    /// prepared while not Master so a takeover does no diffing (dropped when `want` changes).
+    fresh: HashMap<String, Arc<[Op]>>,
     overrides: Overrides,
     drains: Drains,
     gates: BTreeMap<String, Gate>,
@@ -245,6 +267,7 @@ impl Engine {
         mut rx: mpsc::UnboundedReceiver<Msg>,
         mut takeovers: mpsc::UnboundedReceiver<TakeoverRequest>,
     ) {
+        self.prepare().await;
         self.publish();
         loop {
             let deadline = self.gates.values().filter_map(Gate::next_deadline).min();
@@ -284,6 +307,7 @@ impl Engine {
             while let Some((name, action)) = self.queue.pop_front() {
                 self.act(&name, action).await;
             }
+            self.prepare().await;
             self.publish();
             self.check_stopped();
         }
@@ -311,6 +335,7 @@ impl Engine {
             Msg::Reload(cfg) => {
                 let before: HashMap<String, Vec<VirtualService>> = self.by_instance();
                 self.configure(&cfg);
+                self.refresh_desired();
                 let after = self.by_instance();
                 let names: Vec<String> = self.gates.keys().cloned().collect();
                 for name in names {
@@ -392,14 +417,85 @@ impl Engine {
         } else {
             self.overrides.undrain(&key, &dest);
         }
+        self.refresh_desired();
         tracing::info!(service, real_server, drained = on, "operator drain");
         self.triggers.insert(instance.clone(), Trigger::Drain);
         self.feed(&instance, Event::DesiredChanged);
         Ok(())
     }
 
-    fn desired(&self) -> Desired {
-        desired::build(&self.inputs, &self.overrides, &AllUp)
+    /// Rebuilds the desired tables (after a configuration, drain or health change) and drops
+    /// the prepared takeover batches built from the old ones.
+    fn refresh_desired(&mut self) {
+        self.want = desired::build(&self.inputs, &self.overrides, &AllUp);
+        self.want_of = self
+            .gates
+            .keys()
+            .map(|n| (n.clone(), Arc::new(self.want.for_instances(&[n.as_str()]))))
+            .collect();
+        self.fresh.clear();
+    }
+
+    /// Work that makes a later takeover cheaper, done while not Master: read the owned keys
+    /// once (an idle Backup, or a director before its first VRRP decision), and prepare the
+    /// batch that programs an instance from nothing while the kernel holds none of its keys.
+    /// Reads change nothing in the kernel; a belief gone stale by the takeover is caught there.
+    async fn prepare(&mut self) {
+        use crate::gate::State as G;
+        let names: Vec<String> = self
+            .gates
+            .iter()
+            .filter(|(_, g)| matches!(g.state(), G::Undecided | G::Standby))
+            .map(|(n, _)| n.clone())
+            .filter(|n| self.want_of.get(n).is_some_and(|w| !w.is_empty()))
+            .collect();
+        for name in names {
+            if !self.absent.contains(&name) && self.looked.insert(name.clone()) {
+                let keys: Vec<ServiceKey> = self.owned_keys(&name).into_iter().collect();
+                let Ok(worker) = self.worker().await else {
+                    return;
+                };
+                match worker.read_services(keys).await {
+                    Ok(read) if read.iter().all(|(_, found)| found.is_none()) => {
+                        self.absent.insert(name.clone());
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(instance = name, error = %e, "ahead-of-takeover read")
+                    }
+                }
+            }
+            if self.absent.contains(&name) && !self.fresh.contains_key(&name) {
+                let ops = self.fresh_ops(&name);
+                self.fresh.insert(name, ops);
+            }
+        }
+    }
+
+    /// The batch that programs `name`'s desired table into a kernel holding none of its keys.
+    fn fresh_ops(&self, name: &str) -> Arc<[Op]> {
+        let Some(want) = self.want_of.get(name) else {
+            return Arc::from(Vec::new());
+        };
+        let owned: Owned = want.keys().copied().collect();
+        let plan = reconcile::diff(
+            want,
+            &Table::default(),
+            &owned,
+            &DrainState::default(),
+            Instant::now(),
+            self.cfg.ipvs.drain_timeout,
+        );
+        plan.ops.into()
+    }
+
+    /// The keys `name` may have in the kernel: what it programmed and what it wants now.
+    fn owned_keys(&self, name: &str) -> BTreeSet<ServiceKey> {
+        let mut owned: BTreeSet<ServiceKey> = self.owned.get(name).cloned().unwrap_or_default();
+        if let Some(w) = self.want_of.get(name) {
+            owned.extend(w.keys().copied());
+        }
+        owned
     }
 
     async fn worker(&mut self) -> Result<WorkerHandle, String> {
@@ -442,14 +538,11 @@ impl Engine {
     ) -> Outcome {
         let started = Instant::now();
         let at = SystemTime::now();
-        let all = self.desired();
-        let want = if master {
-            all.for_instances(&[name])
-        } else {
-            Desired::default()
+        let want = match self.want_of.get(name) {
+            Some(w) if master => Arc::clone(w),
+            _ => Arc::new(Desired::default()),
         };
-        let mut owned: BTreeSet<ServiceKey> = self.owned.get(name).cloned().unwrap_or_default();
-        owned.extend(all.keys_of(name).copied());
+        let owned = self.owned_keys(name);
         let sync = self.sync_daemon(name, master);
         if owned.is_empty() && want.is_empty() && sync.is_none() {
             self.owned.remove(name);
@@ -485,6 +578,7 @@ impl Engine {
                     .insert(name.to_string(), want.keys().copied().collect());
             } else {
                 self.owned.remove(name);
+                self.absent.insert(name.to_string());
             }
         }
         if trigger == Trigger::Drift && ops > 0 {
@@ -564,6 +658,56 @@ impl Engine {
                 extra.push(Op::SetTimeouts(t));
             }
         }
+        if !extra.is_empty() {
+            let report = worker
+                .apply(std::mem::take(&mut extra))
+                .await
+                .map_err(|e| {
+                    (
+                        retryable_error(&e),
+                        format!("setting the sync daemon / timeouts: {e}"),
+                    )
+                })?;
+            let failed = report
+                .failures()
+                .next()
+                .map(|(_, e)| (is_transient(e.errno), e.to_string()));
+            if let Some(f) = failed {
+                return Err(f);
+            }
+        }
+        let mut sent = 0;
+        if master && self.absent.remove(name) {
+            // The kernel held none of our keys at our last look: send the prepared batch.
+            let ops = match self.fresh.remove(name) {
+                Some(ops) => ops,
+                None => self.fresh_ops(name),
+            };
+            let t_apply = Instant::now();
+            let report = worker.apply_shared(Arc::clone(&ops)).await.map_err(|e| {
+                (
+                    retryable_error(&e),
+                    format!("applying {} operations: {e}", ops.len()),
+                )
+            })?;
+            self.record(&ops, &report);
+            tracing::debug!(
+                instance = name,
+                ops = ops.len(),
+                apply_ms = t_apply.elapsed().as_millis() as u64,
+                "reconcile phases (prepared batch, no read)"
+            );
+            if report.all_ok() {
+                return Ok((ops.len(), None));
+            }
+            // Someone added one of our keys since: read, diff and repair what is left.
+            tracing::info!(
+                instance = name,
+                failed = ops.len() - report.ok_count(),
+                "the kernel held some of our services after all: reading them"
+            );
+            sent = ops.len();
+        }
         let keys: Vec<ServiceKey> = owned.iter().copied().collect();
         let t_read = Instant::now();
         let read = worker
@@ -600,36 +744,21 @@ impl Engine {
         );
         self.drain_state
             .insert(name.to_string(), plan.drain.clone());
-        let mut ops = plan.ops;
-        ops.extend(extra);
-        if ops.is_empty() {
-            return Ok((0, None));
+        if plan.ops.is_empty() {
+            return Ok((sent, None));
         }
+        let ops: Arc<[Op]> = plan.ops.into();
         let n = ops.len();
         let diff_took = t_diff.elapsed();
         let t_apply = Instant::now();
         let report = worker
-            .apply(ops.clone())
+            .apply_shared(Arc::clone(&ops))
             .await
             .map_err(|e| (retryable_error(&e), format!("applying {n} operations: {e}")))?;
         let apply_took = t_apply.elapsed();
         let t_book = Instant::now();
-        // What the kernel holds now, as far as the report tells.
-        for (op, outcome) in ops.iter().zip(report.outcomes.iter()) {
-            if !matches!(outcome, OpOutcome::Ok) {
-                continue;
-            }
-            match op {
-                Op::AddDest(k, d) | Op::EditDest(k, d) => {
-                    self.applied.insert((*k, d.key()), d.weight);
-                }
-                Op::DelDest(k, d) => {
-                    self.applied.remove(&(*k, *d));
-                }
-                Op::DelService(k) => self.applied.retain(|(s, _), _| s != k),
-                _ => {}
-            }
-        }
+        self.record(&ops, &report);
+        let n = n + sent;
         let mut failures = report.failures();
         let first = failures.next().map(|(i, e)| {
             let retry = is_transient(e.errno);
@@ -662,6 +791,26 @@ impl Engine {
         ))
     }
 
+    /// What the kernel holds after a batch, as far as its report tells: the applied weights.
+    fn record(&mut self, ops: &[Op], report: &ipvs::BatchReport) {
+        self.applied.reserve(ops.len());
+        for (op, outcome) in ops.iter().zip(report.outcomes.iter()) {
+            if !matches!(outcome, OpOutcome::Ok) {
+                continue;
+            }
+            match op {
+                Op::AddDest(k, d) | Op::EditDest(k, d) => {
+                    self.applied.insert((*k, d.key()), d.weight);
+                }
+                Op::DelDest(k, d) => {
+                    self.applied.remove(&(*k, *d));
+                }
+                Op::DelService(k) => self.applied.retain(|(s, _), _| s != k),
+                _ => {}
+            }
+        }
+    }
+
     /// The sync daemon to run for `name`'s role and the one to stop, if the configuration ties
     /// the sync daemon to it: master while Master, backup otherwise.
     fn sync_daemon(&self, name: &str, master: bool) -> Option<(ipvs::SyncDaemon, DaemonState)> {
@@ -689,7 +838,7 @@ impl Engine {
 
     /// Publishes the typed state the status socket reads.
     fn publish(&self) {
-        let want = self.desired();
+        let want = &self.want;
         let mut instances = Vec::new();
         for inst in &self.cfg.instances {
             let Some(gate) = self.gates.get(&inst.name) else {
