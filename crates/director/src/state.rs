@@ -117,6 +117,11 @@ pub struct InstanceIpvs {
     pub drift_repairs: u64,
     /// Operations those repairs sent.
     pub drift_ops: u64,
+    /// Reconciles that failed transiently (ENOMEM, EBUSY, a lost ack, a socket error) and
+    /// were retried with backoff.
+    pub retries: u64,
+    /// Reconciles the kernel refused for good (an operation it will refuse again).
+    pub failures: u64,
     /// Its services, in configuration order.
     pub services: Vec<ServiceState>,
 }

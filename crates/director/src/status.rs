@@ -85,6 +85,12 @@ pub struct IpvsView {
     pub drift_repairs: u64,
     /// Operations those repairs sent.
     pub drift_ops: u64,
+    /// Reconciles that failed transiently and were retried with backoff.
+    #[serde(default)]
+    pub retries: u64,
+    /// Reconciles the kernel refused for good.
+    #[serde(default)]
+    pub failures: u64,
     /// The services, in configuration order.
     pub services: Vec<ServiceView>,
 }
@@ -158,6 +164,8 @@ impl IpvsView {
             last_takeover: s.last_takeover.as_ref().map(ReconcileView::of),
             drift_repairs: s.drift_repairs,
             drift_ops: s.drift_ops,
+            retries: s.retries,
+            failures: s.failures,
             services: s
                 .services
                 .iter()
@@ -444,8 +452,8 @@ pub fn render_services(doc: &StatusDoc, now_ms: u64) -> String {
             None => "no reconcile yet".to_string(),
         };
         tails.push(format!(
-            "{}: {}; {last}; drift repairs {} ({} ops)",
-            i.name, v.programming, v.drift_repairs, v.drift_ops
+            "{}: {}; {last}; drift repairs {} ({} ops); retries {}, failures {}",
+            i.name, v.programming, v.drift_repairs, v.drift_ops, v.retries, v.failures
         ));
     }
     if rows.is_empty() && tails.is_empty() {
@@ -599,6 +607,8 @@ mod tests {
             last_takeover: None,
             drift_repairs: 1,
             drift_ops: 2,
+            retries: 3,
+            failures: 0,
             services: vec![ServiceView {
                 service: "tcp:192.0.2.10:80".into(),
                 scheduler: "wlc".into(),
@@ -635,7 +645,7 @@ mod tests {
         );
         assert_eq!(
             lines[3],
-            "web: programmed; last reconcile 2.5s ago (takeover): 11 ops in 35 ms, ok; drift repairs 1 (2 ops)"
+            "web: programmed; last reconcile 2.5s ago (takeover): 11 ops in 35 ms, ok; drift repairs 1 (2 ops); retries 3, failures 0"
         );
         let text = serde_json::to_string(&d).unwrap();
         assert_eq!(serde_json::from_str::<StatusDoc>(&text).unwrap(), d);

@@ -27,12 +27,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use havip::fsm::State as VrrpState;
 use havip::runner::{InstanceHandle, Role as VrrpRole, TakeoverRequest, TransitionReason};
-use ipvs::{
-    DaemonState, DestKey, Op, Outcome as OpOutcome, ServiceEntry, ServiceKey, Table, WorkerHandle,
-};
+use ipvs::{DaemonState, DestKey, Op, Outcome as OpOutcome, ServiceEntry, ServiceKey, Table};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::drains::Drains;
+use super::kernel::{self, Connect, Kernel};
 use crate::config::{Config, VirtualService};
 use crate::desired::{self, AllUp, Desired, Overrides, ServiceInput};
 use crate::gate::{Action, Event, Gate, GateConfig, Outcome, Role, Ticket};
@@ -180,11 +179,22 @@ pub fn start(
     state_dir: &Path,
     takeovers: mpsc::UnboundedReceiver<TakeoverRequest>,
 ) -> Result<EngineHandle, String> {
+    start_with(cfg, state_dir, takeovers, kernel::worker())
+}
+
+/// [`start`] with the kernel connection `connect` opens (a simulated kernel in tests).
+pub fn start_with(
+    cfg: &Config,
+    state_dir: &Path,
+    takeovers: mpsc::UnboundedReceiver<TakeoverRequest>,
+    connect: Connect,
+) -> Result<EngineHandle, String> {
     let drains = Drains::load(state_dir)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(IpvsState::default());
     let mut engine = Engine {
         worker: None,
+        connect,
         inputs: Vec::new(),
         services: Vec::new(),
         want: Desired::default(),
@@ -220,7 +230,8 @@ pub fn start(
 }
 
 struct Engine {
-    worker: Option<WorkerHandle>,
+    worker: Option<Arc<dyn Kernel>>,
+    connect: Connect,
     cfg: Config,
     inputs: Vec<ServiceInput>,
     services: Vec<VirtualService>,
@@ -498,12 +509,12 @@ impl Engine {
         owned
     }
 
-    async fn worker(&mut self) -> Result<WorkerHandle, String> {
+    async fn worker(&mut self) -> Result<Arc<dyn Kernel>, String> {
         if let Some(w) = &self.worker {
-            return Ok(w.clone());
+            return Ok(Arc::clone(w));
         }
-        let w = ipvs::Worker::spawn("ipvs-engine").map_err(|e| e.to_string())?;
-        self.worker = Some(w.clone());
+        let w = (self.connect)()?;
+        self.worker = Some(Arc::clone(&w));
         Ok(w)
     }
 
@@ -660,7 +671,7 @@ impl Engine {
         }
         if !extra.is_empty() {
             let report = worker
-                .apply(std::mem::take(&mut extra))
+                .apply(std::mem::take(&mut extra).into())
                 .await
                 .map_err(|e| {
                     (
@@ -684,7 +695,7 @@ impl Engine {
                 None => self.fresh_ops(name),
             };
             let t_apply = Instant::now();
-            let report = worker.apply_shared(Arc::clone(&ops)).await.map_err(|e| {
+            let report = worker.apply(Arc::clone(&ops)).await.map_err(|e| {
                 (
                     retryable_error(&e),
                     format!("applying {} operations: {e}", ops.len()),
@@ -752,7 +763,7 @@ impl Engine {
         let diff_took = t_diff.elapsed();
         let t_apply = Instant::now();
         let report = worker
-            .apply_shared(Arc::clone(&ops))
+            .apply(Arc::clone(&ops))
             .await
             .map_err(|e| (retryable_error(&e), format!("applying {n} operations: {e}")))?;
         let apply_took = t_apply.elapsed();
@@ -904,6 +915,8 @@ impl Engine {
                 last_takeover: self.last_takeover.get(&inst.name).cloned(),
                 drift_repairs,
                 drift_ops,
+                retries: gate.counters().retries,
+                failures: gate.counters().failures,
                 services,
             });
         }
@@ -948,6 +961,10 @@ fn is_transient(errno: ipvs::Errno) -> bool {
     ]
     .contains(&errno)
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod sim_tests;
 
 #[cfg(test)]
 mod tests {

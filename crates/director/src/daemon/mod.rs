@@ -20,6 +20,7 @@ mod control;
 pub mod convert;
 pub mod drains;
 pub mod engine;
+pub mod kernel;
 pub mod reload;
 
 use std::path::{Path, PathBuf};

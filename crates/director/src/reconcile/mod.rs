@@ -40,7 +40,7 @@
 
 mod compare;
 #[cfg(test)]
-mod simulate;
+pub(crate) mod simulate;
 
 #[cfg(test)]
 mod tests;

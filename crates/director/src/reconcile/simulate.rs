@@ -80,7 +80,7 @@ fn check_dest(af: AddressFamily, d: &Destination) -> Result<(), i32> {
     Ok(())
 }
 
-fn apply(t: &mut Table, op: &Op) -> Result<(), i32> {
+pub(crate) fn apply(t: &mut Table, op: &Op) -> Result<(), i32> {
     match op {
         Op::AddService(s) => {
             if find(t, &s.key).is_ok() {
