@@ -1,5 +1,7 @@
 //! `director check`'s loader on arbitrary input: never a panic, never a hang, and an error always
-//! names the file. Random bytes, and mutations (byte flips, truncations, splices) of a valid file.
+//! names the file. Random bytes, and mutations (byte flips, truncations, splices) of two valid
+//! files: one of VRRP instances, and the DR pair example (virtual services, real servers,
+//! `ipvs:` settings).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -7,6 +9,27 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 const VALID: &str = include_str!("fixtures/config/valid.yaml");
+const SERVICES: &str = include_str!("../../../deploy/examples/lvs-dr-pair.yaml");
+
+/// `base` with bytes flipped, cut after `cut` bytes (at least 1), and `splice` inserted.
+fn mutate(
+    base: &str,
+    flips: Vec<(usize, u8)>,
+    cut: usize,
+    splice_at: usize,
+    splice: &str,
+) -> Vec<u8> {
+    let mut b = base.as_bytes().to_vec();
+    for (i, v) in flips {
+        if let Some(x) = b.get_mut(i % base.len()) {
+            *x = v;
+        }
+    }
+    b.truncate((cut % base.len()).max(1));
+    let at = (splice_at % base.len()).min(b.len());
+    b.splice(at..at, splice.bytes());
+    b
+}
 
 /// Writes `bytes` to a temp file and runs `director check -c` on it: Ok when it exits 0, or 64
 /// with stderr starting with the file name, within 5 s; Err otherwise (a panic exits 101).
@@ -55,26 +78,28 @@ proptest! {
 
     #[test]
     fn mutated_valid_file(
-        flips in proptest::collection::vec((0usize..VALID.len(), any::<u8>()), 0..8),
-        cut in 0usize..VALID.len(),
-        splice_at in 0usize..VALID.len(),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        cut in any::<usize>(),
+        splice_at in any::<usize>(),
         splice in "[ -~\t\n\\[\\]{}:&*!|>-]{0,40}",
     ) {
-        let mut b = VALID.as_bytes().to_vec();
-        for (i, v) in flips {
-            if let Some(x) = b.get_mut(i) {
-                *x = v;
-            }
-        }
-        b.truncate(cut.max(1));
-        let at = splice_at.min(b.len());
-        b.splice(at..at, splice.bytes());
-        prop_assert_eq!(parse(&b), Ok(()));
+        prop_assert_eq!(parse(&mutate(VALID, flips, cut, splice_at, &splice)), Ok(()));
+    }
+
+    #[test]
+    fn mutated_services_file(
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        cut in any::<usize>(),
+        splice_at in any::<usize>(),
+        splice in "[ -~\t\n\\[\\]{}:&*!|>-]{0,40}",
+    ) {
+        prop_assert_eq!(parse(&mutate(SERVICES, flips, cut, splice_at, &splice)), Ok(()));
     }
 }
 
 #[test]
 fn the_valid_file_itself_passes() {
     assert_eq!(parse(VALID.as_bytes()), Ok(()));
+    assert_eq!(parse(SERVICES.as_bytes()), Ok(()));
     assert!(Path::new(env!("CARGO_BIN_EXE_director")).exists());
 }

@@ -389,13 +389,15 @@ impl Engine {
         self.cfg = cfg.clone();
         self.services = cfg.virtual_services.clone();
         self.inputs = cfg.virtual_services.iter().map(ServiceInput::of).collect();
+        let timers = GateConfig {
+            verify_interval: cfg.ipvs.verify_interval,
+            ..GateConfig::default()
+        };
         for inst in &cfg.instances {
-            self.gates.entry(inst.name.clone()).or_insert_with(|| {
-                Gate::new(GateConfig {
-                    verify_interval: cfg.ipvs.verify_interval,
-                    ..GateConfig::default()
-                })
-            });
+            self.gates
+                .entry(inst.name.clone())
+                .or_insert_with(|| Gate::new(timers))
+                .reconfigure(timers, Instant::now());
         }
         let gone: Vec<String> = self
             .gates

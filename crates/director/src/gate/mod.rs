@@ -269,6 +269,16 @@ impl Gate {
         self.counters
     }
 
+    /// Takes new timers (a reload changed `verify_interval`): backoff from the next failure,
+    /// and a programmed Master verifies at most `verify_interval` after `now`, so a shorter
+    /// interval applies at once and a longer one from the next verification.
+    pub fn reconfigure(&mut self, config: GateConfig, now: Instant) {
+        self.config = config;
+        if let State::Active { verify_at, .. } = &mut self.state {
+            *verify_at = (*verify_at).min(now + config.verify_interval);
+        }
+    }
+
     /// When the caller must send [`Event::Timer`]: a retry, or the next verification while
     /// Master (none while stopping).
     pub fn next_deadline(&self) -> Option<Instant> {

@@ -408,3 +408,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_reload_shortens_the_next_verification_at_once() {
+    let t0 = Instant::now();
+    let mut g = Gate::new(GateConfig::default());
+    let Action::Program(ticket) = g.handle(Event::Role(Role::MasterHeld), t0)[0] else {
+        panic!("a Master programs")
+    };
+    g.handle(
+        Event::ReconcileDone {
+            ticket,
+            outcome: Outcome::Ok,
+        },
+        t0,
+    );
+    assert_eq!(g.next_deadline(), Some(t0 + Duration::from_secs(10)));
+    let short = GateConfig {
+        verify_interval: Duration::from_secs(2),
+        ..GateConfig::default()
+    };
+    let t1 = t0 + Duration::from_secs(1);
+    g.reconfigure(short, t1);
+    assert_eq!(g.next_deadline(), Some(t1 + Duration::from_secs(2)));
+    // A longer interval waits for the verification already planned, then applies.
+    let long = GateConfig {
+        verify_interval: Duration::from_secs(60),
+        ..GateConfig::default()
+    };
+    g.reconfigure(long, t1);
+    assert_eq!(g.next_deadline(), Some(t1 + Duration::from_secs(2)));
+    let t3 = t1 + Duration::from_secs(2);
+    let Action::Program(ticket) = g.handle(Event::Timer, t3)[0] else {
+        panic!("verification programs")
+    };
+    g.handle(
+        Event::ReconcileDone {
+            ticket,
+            outcome: Outcome::Ok,
+        },
+        t3,
+    );
+    assert_eq!(g.next_deadline(), Some(t3 + Duration::from_secs(60)));
+}
