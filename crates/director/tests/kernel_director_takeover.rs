@@ -252,3 +252,85 @@ fn a_prepared_takeover_repairs_a_service_added_by_hand_meanwhile() {
         "the prepared batch (6) plus the repair: {last}"
     );
 }
+
+/// `n` services on `vip` (ports 1..=n), 10 DR real servers each, verified every second.
+fn big_config(priority: u8, vip: &str, n: u32) -> String {
+    let mut s = format!(
+        "  - name: big
+    interface: eth0
+    virtual_router_id: 66
+    priority: {priority}
+    advert_interval: 100ms
+    virtual_ipaddress: [\"{vip}/24\"]
+ipvs:
+  verify_interval: 1s
+virtual_servers:
+"
+    );
+    for port in 1..=n {
+        s.push_str(&format!(
+            "  - {{instance: big, address: {vip}, port: {port}, real_servers: ["
+        ));
+        for r in 0..10u32 {
+            let i = port * 10 + r;
+            let sep = if r == 0 { "" } else { ", " };
+            s.push_str(&format!(
+                "{sep}{{address: 10.2.{}.{}}}",
+                i / 250,
+                i % 250 + 1
+            ));
+        }
+        s.push_str("]}\n");
+    }
+    s
+}
+
+#[test]
+#[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
+fn adverts_keep_their_schedule_while_the_master_programs_and_verifies_10000_services() {
+    // 100 ms adverts: the Backup declares the Master dead after 3 x 100 ms + skew (~360 ms)
+    // without one. The Master programs 10,000 x 10 on takeover (seconds under emulation) and
+    // then reads all 10,000 back every second; were that work on the VRRP runtime, adverts
+    // would stall and the Backup would take over.
+    let lan = Lan::new();
+    let vip = "10.9.7.100";
+    let mut a = lan.host("big-a", "10.9.7.1/24");
+    let mut b = lan.host("big-b", "10.9.7.2/24");
+    a.start(&big_config(150, vip, 10_000));
+    a.wait_state("MASTER", Duration::from_secs(30));
+    b.start(&format!(
+        "  - {{name: big, interface: eth0, virtual_router_id: 66, priority: 100, \
+         advert_interval: 100ms, virtual_ipaddress: [\"{vip}/24\"]}}\n"
+    ));
+    b.wait_state("BACKUP", Duration::from_secs(10));
+    let log = lan.dir.join("big-a.log");
+    let reconciles = |trigger: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("reconciled") && l.contains(&format!("trigger=\"{trigger}\"")))
+            .count()
+    };
+    wait_for(Duration::from_secs(60), "a programs 10,000 x 10", || {
+        reconciles("takeover") == 1
+    });
+    let verified = reconciles("drift");
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    while std::time::Instant::now() < until {
+        assert_eq!(
+            b.state().as_deref(),
+            Some("BACKUP"),
+            "the Backup missed the Master's adverts"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let during = reconciles("drift") - verified;
+    assert!(
+        during >= 3,
+        "the Master verified its 10,000 services while adverts kept their schedule ({during} times)"
+    );
+    assert_eq!(a.state().as_deref(), Some("MASTER"));
+    // The kernel frees a deleted namespace's services later: flush them now for the next test.
+    a.crash();
+    a.ns.sh("ipvsadm -C").unwrap();
+}

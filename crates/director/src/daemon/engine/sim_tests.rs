@@ -7,7 +7,9 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use ipvs::{Errno, KeyedService, OpError, OpKind, Outcome as Out, Service};
+use ipvs::{Errno, KeyedService, OpError, OpKind, Outcome as Out, Service, ServiceEntry, Table};
+
+use crate::state::{InstanceIpvs, Ownership};
 
 use super::kernel::KernelFuture;
 use super::*;

@@ -1,0 +1,346 @@
+//! One reconcile of one instance: read its services by key (or send the prepared batch), diff,
+//! apply, and record what the kernel holds; the sync daemon, timeouts and sysctls with it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use ipvs::{DaemonState, Op, Outcome as OpOutcome, ServiceEntry, ServiceKey, Table};
+
+use super::Engine;
+use crate::desired::Desired;
+use crate::gate::{Outcome, Ticket};
+use crate::reconcile::{self, Owned};
+use crate::state::{Reconcile, Trigger};
+
+impl Engine {
+    /// Program (`master`) or withdraw one instance's services: read them by key, diff, apply.
+    pub(super) async fn reconcile(
+        &mut self,
+        name: &str,
+        trigger: Trigger,
+        _ticket: Ticket,
+        master: bool,
+    ) -> Outcome {
+        let started = Instant::now();
+        let at = SystemTime::now();
+        let want = match self.want_of.get(name) {
+            Some(w) if master => Arc::clone(w),
+            _ => Arc::new(Desired::default()),
+        };
+        let owned = self.owned_keys(name);
+        let sync = self.sync_daemon(name, master);
+        if owned.is_empty() && want.is_empty() && sync.is_none() {
+            self.owned.remove(name);
+            return Outcome::Ok;
+        }
+        let result = self.reconcile_io(name, &want, &owned, master, sync).await;
+        let (outcome, ops, error) = match result {
+            Ok((ops, failures)) => match failures {
+                None => (Outcome::Ok, ops, None),
+                Some((retryable, e)) => (
+                    if retryable {
+                        Outcome::Retryable
+                    } else {
+                        Outcome::Fatal
+                    },
+                    ops,
+                    Some(e),
+                ),
+            },
+            Err((retryable, e)) => (
+                if retryable {
+                    Outcome::Retryable
+                } else {
+                    Outcome::Fatal
+                },
+                0,
+                Some(e),
+            ),
+        };
+        if outcome == Outcome::Ok {
+            if master {
+                self.owned
+                    .insert(name.to_string(), want.keys().copied().collect());
+            } else {
+                self.owned.remove(name);
+                self.absent.insert(name.to_string());
+            }
+        }
+        if trigger == Trigger::Drift && ops > 0 {
+            let d = self.drift.entry(name.to_string()).or_default();
+            d.0 += 1;
+            d.1 += ops as u64;
+            tracing::warn!(
+                instance = name,
+                ops,
+                "drift: the kernel's table was changed behind our back; repaired"
+            );
+        }
+        let took = started.elapsed();
+        match &error {
+            None => tracing::info!(
+                instance = name,
+                trigger = trigger.as_str(),
+                ops,
+                took_ms = took.as_millis() as u64,
+                "reconciled"
+            ),
+            Some(e) => tracing::warn!(
+                instance = name,
+                trigger = trigger.as_str(),
+                ops,
+                error = %e,
+                retry = outcome == Outcome::Retryable,
+                "reconcile failed"
+            ),
+        }
+        let done = Reconcile {
+            at,
+            took,
+            trigger,
+            ops,
+            error,
+        };
+        if trigger == Trigger::Takeover {
+            self.last_takeover.insert(name.to_string(), done.clone());
+        }
+        self.last.insert(name.to_string(), done);
+        outcome
+    }
+
+    /// The I/O of one reconcile: `Ok((ops sent, first failure))` or `Err((retryable, what))`
+    /// when nothing could be sent.
+    #[allow(clippy::type_complexity)]
+    pub(super) async fn reconcile_io(
+        &mut self,
+        name: &str,
+        want: &Desired,
+        owned: &BTreeSet<ServiceKey>,
+        master: bool,
+        sync: Option<(ipvs::SyncDaemon, DaemonState)>,
+    ) -> Result<(usize, Option<(bool, String)>), (bool, String)> {
+        let worker = self.worker().await.map_err(|e| (false, e))?;
+        let mut extra = Vec::new();
+        if let Some((run, stop)) = sync {
+            let running = worker.daemons().await.map_err(|e| {
+                (
+                    retryable_error(&e),
+                    format!("reading the sync daemons: {e}"),
+                )
+            })?;
+            if running.iter().any(|d| d.state == stop) {
+                extra.push(Op::StopDaemon(stop));
+            }
+            if !running.iter().any(|d| d.state == run.state) {
+                extra.push(Op::StartDaemon(run));
+            }
+        }
+        if master && !self.kernel_set {
+            self.kernel_set = true;
+            self.write_sysctls();
+            let t = self.cfg.ipvs.timeouts;
+            if t.tcp != 0 || t.tcp_fin != 0 || t.udp != 0 {
+                extra.push(Op::SetTimeouts(t));
+            }
+        }
+        if !extra.is_empty() {
+            let report = worker
+                .apply(std::mem::take(&mut extra).into())
+                .await
+                .map_err(|e| {
+                    (
+                        retryable_error(&e),
+                        format!("setting the sync daemon / timeouts: {e}"),
+                    )
+                })?;
+            let failed = report
+                .failures()
+                .next()
+                .map(|(_, e)| (is_transient(e.errno), e.to_string()));
+            if let Some(f) = failed {
+                return Err(f);
+            }
+        }
+        let mut sent = 0;
+        if master && self.absent.remove(name) {
+            // The kernel held none of our keys at our last look: send the prepared batch.
+            let ops = match self.fresh.remove(name) {
+                Some(ops) => ops,
+                None => self.fresh_ops(name),
+            };
+            let t_apply = Instant::now();
+            let report = worker.apply(Arc::clone(&ops)).await.map_err(|e| {
+                (
+                    retryable_error(&e),
+                    format!("applying {} operations: {e}", ops.len()),
+                )
+            })?;
+            self.record(&ops, &report);
+            tracing::debug!(
+                instance = name,
+                ops = ops.len(),
+                apply_ms = t_apply.elapsed().as_millis() as u64,
+                "reconcile phases (prepared batch, no read)"
+            );
+            if report.all_ok() {
+                return Ok((ops.len(), None));
+            }
+            // Someone added one of our keys since: read, diff and repair what is left.
+            tracing::info!(
+                instance = name,
+                failed = ops.len() - report.ok_count(),
+                "the kernel held some of our services after all: reading them"
+            );
+            sent = ops.len();
+        }
+        let keys: Vec<ServiceKey> = owned.iter().copied().collect();
+        let t_read = Instant::now();
+        let read = worker
+            .read_services(keys)
+            .await
+            .map_err(|e| (retryable_error(&e), format!("reading the services: {e}")))?;
+        let mut kernel = Table::default();
+        for (_, found) in read {
+            if let Some(ks) = found {
+                let entry = ServiceEntry {
+                    service: ks.service.clone(),
+                    destinations: ks.dests.values().cloned().collect(),
+                };
+                kernel.services.push(entry);
+            }
+        }
+        for e in &kernel.services {
+            for d in &e.destinations {
+                self.applied.insert((e.service.key, d.key()), d.weight);
+                self.active.insert((e.service.key, d.key()), d.active_conns);
+            }
+        }
+        let owned_set: Owned = owned.iter().copied().collect();
+        let drains = self.drain_state.remove(name).unwrap_or_default();
+        let read_took = t_read.elapsed();
+        let t_diff = Instant::now();
+        let plan = reconcile::diff(
+            want,
+            &kernel,
+            &owned_set,
+            &drains,
+            Instant::now(),
+            self.cfg.ipvs.drain_timeout,
+        );
+        self.drain_state
+            .insert(name.to_string(), plan.drain.clone());
+        if plan.ops.is_empty() {
+            return Ok((sent, None));
+        }
+        let ops: Arc<[Op]> = plan.ops.into();
+        let n = ops.len();
+        let diff_took = t_diff.elapsed();
+        let t_apply = Instant::now();
+        let report = worker
+            .apply(Arc::clone(&ops))
+            .await
+            .map_err(|e| (retryable_error(&e), format!("applying {n} operations: {e}")))?;
+        let apply_took = t_apply.elapsed();
+        let t_book = Instant::now();
+        self.record(&ops, &report);
+        let n = n + sent;
+        let mut failures = report.failures();
+        let first = failures.next().map(|(i, e)| {
+            let retry = is_transient(e.errno);
+            (i, retry, e.to_string())
+        });
+        let failed = 1 + failures.count();
+        tracing::debug!(
+            instance = name,
+            ops = n,
+            read_ms = read_took.as_millis() as u64,
+            diff_ms = diff_took.as_millis() as u64,
+            apply_ms = apply_took.as_millis() as u64,
+            bookkeeping_ms = t_book.elapsed().as_millis() as u64,
+            "reconcile phases"
+        );
+        let unknown = report.unknown_count();
+        Ok((
+            n,
+            match first {
+                Some((_, retry, e)) => Some((
+                    retry || unknown > 0,
+                    format!("{failed} of {n} operations failed; first: {e}"),
+                )),
+                None if unknown > 0 => Some((
+                    true,
+                    format!("{unknown} of {n} operations unacknowledged (verified on retry)"),
+                )),
+                None => None,
+            },
+        ))
+    }
+
+    /// What the kernel holds after a batch, as far as its report tells: the applied weights.
+    pub(super) fn record(&mut self, ops: &[Op], report: &ipvs::BatchReport) {
+        self.applied.reserve(ops.len());
+        for (op, outcome) in ops.iter().zip(report.outcomes.iter()) {
+            if !matches!(outcome, OpOutcome::Ok) {
+                continue;
+            }
+            match op {
+                Op::AddDest(k, d) | Op::EditDest(k, d) => {
+                    self.applied.insert((*k, d.key()), d.weight);
+                }
+                Op::DelDest(k, d) => {
+                    self.applied.remove(&(*k, *d));
+                }
+                Op::DelService(k) => self.applied.retain(|(s, _), _| s != k),
+                _ => {}
+            }
+        }
+    }
+
+    /// The sync daemon to run for `name`'s role and the one to stop, if the configuration ties
+    /// the sync daemon to it: master while Master, backup otherwise.
+    pub(super) fn sync_daemon(
+        &self,
+        name: &str,
+        master: bool,
+    ) -> Option<(ipvs::SyncDaemon, DaemonState)> {
+        let sd = self.cfg.ipvs.sync_daemon.as_ref()?;
+        if sd.instance != name {
+            return None;
+        }
+        let (start, stop) = if master {
+            (DaemonState::Master, DaemonState::Backup)
+        } else {
+            (DaemonState::Backup, DaemonState::Master)
+        };
+        Some((sd.daemon(start), stop))
+    }
+
+    pub(super) fn write_sysctls(&self) {
+        for (path, value) in self.cfg.ipvs.sysctls.entries() {
+            let full = Path::new("/proc/sys").join(path);
+            match std::fs::write(&full, &value) {
+                Ok(()) => tracing::info!(sysctl = path, value, "set"),
+                Err(e) => tracing::warn!(sysctl = path, value, error = %e, "cannot set"),
+            }
+        }
+    }
+}
+
+/// Whether an error of the IPVS library is worth retrying (a socket or a torn read), rather
+/// than a refusal that will repeat.
+pub(super) fn retryable_error(e: &ipvs::Error) -> bool {
+    !matches!(e, ipvs::Error::NotAvailable)
+}
+
+/// The errnos a retry can cure: the kernel was short of memory or busy (Seesaw #19/#46).
+pub(super) fn is_transient(errno: ipvs::Errno) -> bool {
+    [
+        ipvs::Errno::ENOMEM,
+        ipvs::Errno::EBUSY,
+        ipvs::Errno::EAGAIN,
+        ipvs::Errno::EINTR,
+    ]
+    .contains(&errno)
+}

@@ -1,0 +1,89 @@
+//! The engine's work ahead of a takeover: the desired tables (rebuilt once per change), the
+//! read made while not Master, and the batch prepared for an instance the kernel holds none of
+//! (docs/director.md, "The takeover path").
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipvs::{Op, ServiceKey, Table};
+
+use super::Engine;
+use crate::desired::{self, AllUp};
+use crate::reconcile::{self, DrainState, Owned};
+
+impl Engine {
+    /// Rebuilds the desired tables (after a configuration, drain or health change) and drops
+    /// the prepared takeover batches built from the old ones.
+    pub(super) fn refresh_desired(&mut self) {
+        self.want = desired::build(&self.inputs, &self.overrides, &AllUp);
+        self.want_of = self
+            .gates
+            .keys()
+            .map(|n| (n.clone(), Arc::new(self.want.for_instances(&[n.as_str()]))))
+            .collect();
+        self.fresh.clear();
+    }
+
+    /// Work that makes a later takeover cheaper, done while not Master: read the owned keys
+    /// once (an idle Backup, or a director before its first VRRP decision), and prepare the
+    /// batch that programs an instance from nothing while the kernel holds none of its keys.
+    /// Reads change nothing in the kernel; a belief gone stale by the takeover is caught there.
+    pub(super) async fn prepare(&mut self) {
+        use crate::gate::State as G;
+        let names: Vec<String> = self
+            .gates
+            .iter()
+            .filter(|(_, g)| matches!(g.state(), G::Undecided | G::Standby))
+            .map(|(n, _)| n.clone())
+            .filter(|n| self.want_of.get(n).is_some_and(|w| !w.is_empty()))
+            .collect();
+        for name in names {
+            if !self.absent.contains(&name) && self.looked.insert(name.clone()) {
+                let keys: Vec<ServiceKey> = self.owned_keys(&name).into_iter().collect();
+                let Ok(worker) = self.worker().await else {
+                    return;
+                };
+                match worker.read_services(keys).await {
+                    Ok(read) if read.iter().all(|(_, found)| found.is_none()) => {
+                        self.absent.insert(name.clone());
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(instance = name, error = %e, "ahead-of-takeover read")
+                    }
+                }
+            }
+            if self.absent.contains(&name) && !self.fresh.contains_key(&name) {
+                let ops = self.fresh_ops(&name);
+                self.fresh.insert(name, ops);
+            }
+        }
+    }
+
+    /// The batch that programs `name`'s desired table into a kernel holding none of its keys.
+    pub(super) fn fresh_ops(&self, name: &str) -> Arc<[Op]> {
+        let Some(want) = self.want_of.get(name) else {
+            return Arc::from(Vec::new());
+        };
+        let owned: Owned = want.keys().copied().collect();
+        let plan = reconcile::diff(
+            want,
+            &Table::default(),
+            &owned,
+            &DrainState::default(),
+            Instant::now(),
+            self.cfg.ipvs.drain_timeout,
+        );
+        plan.ops.into()
+    }
+
+    /// The keys `name` may have in the kernel: what it programmed and what it wants now.
+    pub(super) fn owned_keys(&self, name: &str) -> BTreeSet<ServiceKey> {
+        let mut owned: BTreeSet<ServiceKey> = self.owned.get(name).cloned().unwrap_or_default();
+        if let Some(w) = self.want_of.get(name) {
+            owned.extend(w.keys().copied());
+        }
+        owned
+    }
+}
