@@ -208,7 +208,6 @@ pub fn start_with(
         connect,
         inputs: Vec::new(),
         services: Vec::new(),
-        want: Desired::default(),
         want_of: HashMap::new(),
         absent: BTreeSet::new(),
         looked: BTreeSet::new(),
@@ -246,10 +245,8 @@ struct Engine {
     cfg: Config,
     inputs: Vec<ServiceInput>,
     services: Vec<VirtualService>,
-    /// The desired table of every instance (rebuilt when the configuration, a drain or a
+    /// The desired table of each instance (rebuilt when the configuration, a drain or a
     /// health result changes; never per reconcile or per status publish).
-    want: Desired,
-    /// `want` split by instance.
     want_of: HashMap<String, Arc<Desired>>,
     /// Instances none of whose owned keys the kernel held at our last look (a withdraw we
     /// completed, or a read while not Master): their takeover sends the prepared batch without

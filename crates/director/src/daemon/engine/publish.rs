@@ -7,7 +7,6 @@ use crate::state::{InstanceIpvs, IpvsState, Ownership, RealServerState, ServiceS
 impl Engine {
     /// Publishes the typed state the status socket reads.
     pub(super) fn publish(&self) {
-        let want = &self.want;
         let mut instances = Vec::new();
         for inst in &self.cfg.instances {
             let Some(gate) = self.gates.get(&inst.name) else {
@@ -36,7 +35,7 @@ impl Engine {
                 .iter()
                 .map(|vs| {
                     let key = vs.service.key;
-                    let d = want.get(&key);
+                    let d = self.want_of.get(&inst.name).and_then(|w| w.get(&key));
                     ServiceState {
                         key,
                         scheduler: vs.service.scheduler.as_str().to_string(),

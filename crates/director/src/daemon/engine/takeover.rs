@@ -16,11 +16,11 @@ impl Engine {
     /// Rebuilds the desired tables (after a configuration, drain or health change) and drops
     /// the prepared takeover batches built from the old ones.
     pub(super) fn refresh_desired(&mut self) {
-        self.want = desired::build(&self.inputs, &self.overrides, &AllUp);
+        let all = desired::build(&self.inputs, &self.overrides, &AllUp);
         self.want_of = self
             .gates
             .keys()
-            .map(|n| (n.clone(), Arc::new(self.want.for_instances(&[n.as_str()]))))
+            .map(|n| (n.clone(), Arc::new(all.for_instances(&[n.as_str()]))))
             .collect();
         self.fresh.clear();
     }
