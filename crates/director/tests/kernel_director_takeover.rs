@@ -322,9 +322,15 @@ fn adverts_keep_their_schedule_while_the_master_programs_and_verifies_3000_servi
     wait_for(Duration::from_secs(60), "a programs 3,000 x 10", || {
         reconciles("takeover") == 1
     });
+    // Watch the Backup through the next two verifications (each is seconds of reading and
+    // diffing in a debug build under emulation).
     let verified = reconciles("drift");
-    let until = std::time::Instant::now() + Duration::from_secs(8);
-    while std::time::Instant::now() < until {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while reconciles("drift") < verified + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two verifications within 60 s"
+        );
         assert_eq!(
             b.state().as_deref(),
             Some("BACKUP"),
@@ -332,11 +338,6 @@ fn adverts_keep_their_schedule_while_the_master_programs_and_verifies_3000_servi
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let during = reconciles("drift") - verified;
-    assert!(
-        during >= 2,
-        "the Master verified its 3,000 services while adverts kept their schedule ({during} times)"
-    );
     assert_eq!(a.state().as_deref(), Some("MASTER"));
     // The kernel frees a deleted namespace's services later: flush them now for the next test.
     a.crash();

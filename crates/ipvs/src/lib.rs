@@ -34,7 +34,7 @@ mod read;
 mod socket;
 pub mod worker;
 
-pub use conn::{BatchReport, Conn, Outcome};
+pub use conn::{BatchReport, Conn, Outcome, PreparedBatch};
 pub use dump::{SnapshotReport, SNAPSHOT_TRIES};
 pub use error::{DecodeError, Errno, Error, OpError, OpKind};
 pub use model::{

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::conn::{BatchReport, Conn};
+use crate::conn::{BatchReport, Conn, PreparedBatch};
 use crate::dump::SnapshotReport;
 use crate::error::{Error, Result};
 use crate::model::{Info, KeyedService, ServiceKey, SyncDaemon, Table, Timeouts};
@@ -44,6 +44,7 @@ pub type ReadServices = Vec<(ServiceKey, Option<KeyedService>)>;
 enum Request {
     Apply(Vec<Op>, oneshot::Sender<Result<BatchReport>>),
     ApplyShared(Arc<[Op]>, oneshot::Sender<Result<BatchReport>>),
+    ApplyPrepared(Arc<PreparedBatch>, oneshot::Sender<Result<BatchReport>>),
     Snapshot(u32, oneshot::Sender<Result<(Table, SnapshotReport)>>),
     ReadServices(Vec<ServiceKey>, oneshot::Sender<Result<ReadServices>>),
     Info(oneshot::Sender<Result<Info>>),
@@ -118,6 +119,9 @@ fn run(mut rx: mpsc::Receiver<Request>, ready: std_mpsc::SyncSender<Result<()>>)
                 Request::ApplyShared(ops, tx) => {
                     let _ = tx.send(conn.apply(&ops).await);
                 }
+                Request::ApplyPrepared(batch, tx) => {
+                    let _ = tx.send(conn.apply_prepared(&batch).await);
+                }
                 Request::Snapshot(tries, tx) => {
                     let _ = tx.send(conn.snapshot_report(tries).await);
                 }
@@ -170,6 +174,11 @@ impl WorkerHandle {
     /// once, or read again after the report): the worker borrows it, nothing is copied.
     pub async fn apply_shared(&self, ops: Arc<[Op]>) -> Result<BatchReport> {
         self.call(|tx| Request::ApplyShared(ops, tx)).await
+    }
+
+    /// [`Conn::apply_prepared`] on the worker: a batch encoded ahead of time.
+    pub async fn apply_prepared(&self, batch: Arc<PreparedBatch>) -> Result<BatchReport> {
+        self.call(|tx| Request::ApplyPrepared(batch, tx)).await
     }
 
     /// [`Conn::snapshot`] on the worker: the checked whole table.

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use ipvs::{BatchReport, Op, ReadServices, ServiceKey, SyncDaemon, WorkerHandle};
+use ipvs::{BatchReport, Op, PreparedBatch, ReadServices, ServiceKey, SyncDaemon, WorkerHandle};
 
 /// A boxed, sendable future of an IPVS call.
 pub type KernelFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ipvs::Error>> + Send + 'a>>;
@@ -18,6 +18,8 @@ pub trait Kernel: Send + Sync {
     fn read_services(&self, keys: Vec<ServiceKey>) -> KernelFuture<'_, ReadServices>;
     /// One pipelined batch, one outcome per operation.
     fn apply(&self, ops: Arc<[Op]>) -> KernelFuture<'_, BatchReport>;
+    /// A batch encoded ahead of time ([`ipvs::Conn::apply_prepared`]).
+    fn apply_prepared(&self, batch: Arc<PreparedBatch>) -> KernelFuture<'_, BatchReport>;
     /// The sync daemons running.
     fn daemons(&self) -> KernelFuture<'_, Vec<SyncDaemon>>;
 }
@@ -29,6 +31,10 @@ impl Kernel for WorkerHandle {
 
     fn apply(&self, ops: Arc<[Op]>) -> KernelFuture<'_, BatchReport> {
         Box::pin(self.apply_shared(ops))
+    }
+
+    fn apply_prepared(&self, batch: Arc<PreparedBatch>) -> KernelFuture<'_, BatchReport> {
+        Box::pin(WorkerHandle::apply_prepared(self, batch))
     }
 
     fn daemons(&self) -> KernelFuture<'_, Vec<SyncDaemon>> {

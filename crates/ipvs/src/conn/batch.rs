@@ -9,6 +9,8 @@ use crate::codec::msg::{Message, MessageIter, NLMSG_ERROR, NLMSG_OVERRUN};
 use crate::codec::request::{encode_op, op_kind};
 use crate::error::{Errno, OpError, Result};
 use crate::ops::Op;
+
+use super::PreparedBatch;
 use crate::socket;
 
 /// What happened to one operation of a batch.
@@ -82,6 +84,29 @@ impl Conn {
     /// carries what happened to each (a socket failure mid-batch makes the unacknowledged ones
     /// `Unknown` and the rest `NotSent`, with the reason in `interrupted`).
     pub async fn apply(&mut self, ops: &[Op]) -> Result<BatchReport> {
+        let family = self.family;
+        self.apply_with(ops, |tx, i, seq| {
+            if let Some(op) = ops.get(i) {
+                encode_op(tx, family, seq, op);
+            }
+        })
+        .await
+    }
+
+    /// [`Conn::apply`] of a batch encoded ahead of time: each request is copied and its family
+    /// and sequence number patched, nothing is encoded now.
+    pub async fn apply_prepared(&mut self, batch: &PreparedBatch) -> Result<BatchReport> {
+        let family = self.family;
+        self.apply_with(batch.ops(), |tx, i, seq| batch.write(i, tx, family, seq))
+            .await
+    }
+
+    /// The batch loop: `write(tx, i, seq)` appends operation `i`'s request.
+    async fn apply_with(
+        &mut self,
+        ops: &[Op],
+        mut write: impl FnMut(&mut Vec<u8>, usize, u32),
+    ) -> Result<BatchReport> {
         self.finish_open_dump()?;
         let n = ops.len();
         let mut outcomes = vec![Outcome::NotSent; n];
@@ -91,7 +116,6 @@ impl Conn {
         let mut inflight = 0usize;
         let mut settled = 0usize; // acknowledged, or known never to be
         let mut interrupted = None;
-        let family = self.family;
         while settled < next || next < n {
             // Refill the window in chunks (not one request per ack: one `send` per request would
             // double the system calls), or fill it when nothing is in flight.
@@ -100,9 +124,7 @@ impl Conn {
                 self.tx.clear();
                 let chunk_start = next;
                 while next < n && inflight < self.window && self.tx.len() < MAX_SEND {
-                    if let Some(op) = ops.get(next) {
-                        encode_op(&mut self.tx, family, base.wrapping_add(next as u32), op);
-                    }
+                    write(&mut self.tx, next, base.wrapping_add(next as u32));
                     next += 1;
                     inflight += 1;
                 }

@@ -33,8 +33,10 @@ use crate::model::{Destination, Info, SyncDaemon, Timeouts};
 use crate::socket;
 
 mod batch;
+mod prepared;
 
 pub use batch::{BatchReport, Outcome};
+pub use prepared::PreparedBatch;
 
 /// Receive buffer asked for (`SO_RCVBUFFORCE`, root only; the kernel doubles it).
 const RCVBUF_WANTED: usize = 8 << 20;

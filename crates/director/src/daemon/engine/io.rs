@@ -166,12 +166,13 @@ impl Engine {
         let mut sent = 0;
         if master && self.absent.remove(name) {
             // The kernel held none of our keys at our last look: send the prepared batch.
-            let ops = match self.fresh.remove(name) {
-                Some(ops) => ops,
-                None => self.fresh_ops(name),
+            let batch = match self.fresh.remove(name) {
+                Some(batch) => batch,
+                None => self.fresh_batch(name),
             };
+            let ops = Arc::clone(batch.ops());
             let t_apply = Instant::now();
-            let report = worker.apply(Arc::clone(&ops)).await.map_err(|e| {
+            let report = worker.apply_prepared(batch).await.map_err(|e| {
                 (
                     retryable_error(&e),
                     format!("applying {} operations: {e}", ops.len()),

@@ -24,6 +24,11 @@
 //! | `io` | one reconcile: read, diff, apply, record; sync daemon, timeouts, sysctls |
 //! | `publish` | the typed state for `director status` |
 //!
+//! The engine task runs on a thread of its own (`director-engine`, a current-thread runtime), and
+//! the IPVS connection on another (`ipvs-engine`): neither its CPU work (desired tables, diffs,
+//! the status of a large table) nor the kernel's replies ever hold up the runtime that sends VRRP
+//! adverts (lab test `kernel_director_takeover`, "adverts on schedule").
+//!
 //! The engine runs one action at a time, in the order the gates emit them, so a Withdraw emitted
 //! while a Program ran comes after it. The worker is started at the first action that needs the
 //! kernel, so a configuration without virtual services never touches IPVS (a VIP-only pair runs
@@ -36,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use havip::fsm::State as VrrpState;
 use havip::runner::{InstanceHandle, Role as VrrpRole, TakeoverRequest, TransitionReason};
-use ipvs::{DestKey, Op, ServiceKey};
+use ipvs::{DestKey, ServiceKey};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::drains::Drains;
@@ -235,7 +240,18 @@ pub fn start_with(
     }
     engine.configure(cfg);
     engine.refresh_desired();
-    tokio::spawn(engine.run(rx, takeovers));
+    // Its own thread and runtime: building desired tables, diffing and publishing a large
+    // table's state are CPU work of seconds at 10,000 x 10 under emulation. On the daemon's
+    // runtime that work would hold a worker thread (and any task tokio parked in that worker's
+    // LIFO slot, which other workers cannot steal) while VRRP adverts are due.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the IPVS engine's runtime: {e}"))?;
+    std::thread::Builder::new()
+        .name("director-engine".into())
+        .spawn(move || rt.block_on(engine.run(rx, takeovers)))
+        .map_err(|e| format!("cannot start the IPVS engine's thread: {e}"))?;
     Ok(EngineHandle { tx, state })
 }
 
@@ -257,7 +273,7 @@ struct Engine {
     looked: BTreeSet<String>,
     /// Per instance in `absent`: the batch that programs its desired table from nothing,
     /// prepared while not Master so a takeover does no diffing (dropped when `want` changes).
-    fresh: HashMap<String, Arc<[Op]>>,
+    fresh: HashMap<String, Arc<ipvs::PreparedBatch>>,
     overrides: Overrides,
     drains: Drains,
     gates: BTreeMap<String, Gate>,

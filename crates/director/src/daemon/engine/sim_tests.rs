@@ -7,7 +7,9 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use ipvs::{Errno, KeyedService, OpError, OpKind, Outcome as Out, Service, ServiceEntry, Table};
+use ipvs::{
+    Errno, KeyedService, Op, OpError, OpKind, Outcome as Out, Service, ServiceEntry, Table,
+};
 
 use crate::state::{InstanceIpvs, Ownership};
 
@@ -104,6 +106,13 @@ impl Kernel for Sim {
             }
         };
         Box::pin(async move { result })
+    }
+
+    fn apply_prepared(
+        &self,
+        batch: Arc<ipvs::PreparedBatch>,
+    ) -> KernelFuture<'_, ipvs::BatchReport> {
+        self.apply(Arc::clone(batch.ops()))
     }
 
     fn daemons(&self) -> KernelFuture<'_, Vec<ipvs::SyncDaemon>> {

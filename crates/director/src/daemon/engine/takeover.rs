@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ipvs::{Op, ServiceKey, Table};
+use ipvs::{PreparedBatch, ServiceKey, Table};
 
 use super::Engine;
 use crate::desired::{self, AllUp};
@@ -55,16 +55,17 @@ impl Engine {
                 }
             }
             if self.absent.contains(&name) && !self.fresh.contains_key(&name) {
-                let ops = self.fresh_ops(&name);
-                self.fresh.insert(name, ops);
+                let batch = self.fresh_batch(&name);
+                self.fresh.insert(name, batch);
             }
         }
     }
 
-    /// The batch that programs `name`'s desired table into a kernel holding none of its keys.
-    pub(super) fn fresh_ops(&self, name: &str) -> Arc<[Op]> {
+    /// The batch that programs `name`'s desired table into a kernel holding none of its keys,
+    /// encoded (encoding is most of a batch's user-space cost: none of it on the takeover).
+    pub(super) fn fresh_batch(&self, name: &str) -> Arc<PreparedBatch> {
         let Some(want) = self.want_of.get(name) else {
-            return Arc::from(Vec::new());
+            return Arc::new(PreparedBatch::new(Arc::from(Vec::new())));
         };
         let owned: Owned = want.keys().copied().collect();
         let plan = reconcile::diff(
@@ -75,7 +76,7 @@ impl Engine {
             Instant::now(),
             self.cfg.ipvs.drain_timeout,
         );
-        plan.ops.into()
+        Arc::new(PreparedBatch::new(plan.ops.into()))
     }
 
     /// The keys `name` may have in the kernel: what it programmed and what it wants now.
