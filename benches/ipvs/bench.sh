@@ -1,6 +1,6 @@
 #!/bin/bash
 # benches/ipvs/bench.sh [SIZES] -- builds the shipped `director` (deploy/build-release: release
-# profile, static PIE) and runs benches/ipvs/run.sh inside the lab VM (tests/lab/run).
+# profile, static, non-PIE) and runs benches/ipvs/run.sh inside the lab VM (tests/lab/run).
 # Knobs: RUNS (rounds per size, default 5), SETTLE (seconds between contenders, default 2),
 # CARGO_TARGET_DIR (default target/). Results: docs/benchmarks.md.
 set -euo pipefail
