@@ -13,7 +13,7 @@ mod netns_common;
 
 use std::time::{Duration, Instant};
 
-use netns_common::{wait_for, Host, Lan};
+use netns_common::{dr_real_server, ipvs_table, wait_for, Host, Lan};
 
 const VIP: &str = "10.9.0.100";
 const FOREIGN: &str = "-A -t 10.9.0.200:8080 -s rr";
@@ -42,24 +42,12 @@ ipvs:
     )
 }
 
-/// A DR real server: the VIP on `lo` (no ARP for it), an HTTP server answering its name.
 fn real_server(lan: &Lan, name: &str, ip: &str) -> Host {
-    let h = lan.host(name, &format!("{ip}/24"));
-    h.ns.sh(&format!(
-        "ip addr add {VIP}/32 dev lo && \
-         sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-                    net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2 && \
-         mkdir -p /tmp/{name}-www && echo {name} > /tmp/{name}-www/index.html && \
-         (cd /tmp/{name}-www && setsid python3 -m http.server 80 --bind 0.0.0.0 \
-            >/dev/null 2>&1 < /dev/null &)"
-    ))
-    .expect("real server");
-    h
+    dr_real_server(lan, name, ip, VIP, "")
 }
 
-/// `ipvsadm -Sn` in a director's namespace.
 fn table(h: &Host) -> String {
-    h.ns.sh("ipvsadm -Sn").expect("ipvsadm -Sn")
+    ipvs_table(h)
 }
 
 /// Whether the director's kernel holds our service with `n` real servers.
@@ -86,16 +74,8 @@ fn get(client: &Host) -> Option<String> {
     (!body.is_empty()).then_some(body)
 }
 
-/// Total connections the kernel counted for our service (`ipvsadm -Ln --stats`).
 fn service_conns(h: &Host) -> u64 {
-    let out =
-        h.ns.sh(&format!("ipvsadm -Ln --stats -t {VIP}:80 --exact"))
-            .unwrap_or_default();
-    out.lines()
-        .find(|l| l.starts_with("TCP"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(0)
+    netns_common::service_conns(h, &format!("{VIP}:80"))
 }
 
 #[test]

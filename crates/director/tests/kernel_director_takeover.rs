@@ -19,7 +19,7 @@ mod netns_common;
 
 use std::time::Duration;
 
-use netns_common::{wait_for, Host, Lan};
+use netns_common::{dr_real_server, ipvs_table, wait_for, Host, Lan};
 
 const VIP: &str = "10.9.5.100";
 
@@ -53,7 +53,6 @@ virtual_servers:
 
 /// A DR real server: the VIP on `lo`, HTTP on 80 answering its name, a line echo on 9000.
 fn real_server(lan: &Lan, name: &str, ip: &str) -> Host {
-    let h = lan.host(name, &format!("{ip}/24"));
     let echo = "import socketserver
 class E(socketserver.StreamRequestHandler):
     def handle(self):
@@ -63,22 +62,15 @@ class E(socketserver.StreamRequestHandler):
 socketserver.ThreadingTCPServer.allow_reuse_address = True
 socketserver.ThreadingTCPServer(('0.0.0.0', 9000), E).serve_forever()
 ";
-    h.ns.sh(&format!(
-        "ip addr add {VIP}/32 dev lo && \
-         sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-                    net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2 && \
-         mkdir -p /tmp/{name}-www && echo {name} > /tmp/{name}-www/index.html && \
-         printf '%s' \"{echo}\" > /tmp/{name}-echo.py && \
-         (cd /tmp/{name}-www && setsid python3 -m http.server 80 --bind 0.0.0.0 \
-            >/dev/null 2>&1 < /dev/null &) && \
+    let extra = format!(
+        "&& printf '%s' \"{echo}\" > /tmp/{name}-echo.py && \
          (setsid python3 /tmp/{name}-echo.py >/dev/null 2>&1 < /dev/null &)"
-    ))
-    .expect("real server");
-    h
+    );
+    dr_real_server(lan, name, ip, VIP, &extra)
 }
 
 fn table(h: &Host) -> String {
-    h.ns.sh("ipvsadm -Sn").expect("ipvsadm -Sn")
+    ipvs_table(h)
 }
 
 /// Both services with both real servers at weight 1, the HTTP one scheduled rr.
@@ -97,15 +89,8 @@ fn last_takeover(h: &Host) -> serde_json::Value {
     h.status_json().unwrap()["instances"][0]["ipvs"]["last_takeover"].clone()
 }
 
-/// Total connections the kernel counted for the HTTP service.
 fn service_conns(h: &Host) -> u64 {
-    h.ns.sh(&format!("ipvsadm -Ln --stats -t {VIP}:80 --exact"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("TCP"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(0)
+    netns_common::service_conns(h, &format!("{VIP}:80"))
 }
 
 /// A client holding one TCP connection to VIP:9000: it echoes "before" at once, then waits

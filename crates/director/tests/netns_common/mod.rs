@@ -252,3 +252,36 @@ pub fn instance(name: &str, vrid: u8, priority: u8, vip: &str, extra: &str) -> S
         "  - name: {name}\n    interface: eth0\n    virtual_router_id: {vrid}\n    priority: {priority}\n    advert_interval: 100ms\n    virtual_ipaddress: [\"{vip}\"]\n{extra}"
     )
 }
+
+/// `ipvsadm -Sn` in a host's namespace (kernel tests, inside the lab VM).
+pub fn ipvs_table(h: &Host) -> String {
+    h.ns.sh("ipvsadm -Sn").expect("ipvsadm -Sn")
+}
+
+/// Total connections the kernel counted for the TCP service `vip_port` (`ipvsadm -Ln --stats`;
+/// the kernel folds its per-CPU counters into these totals every 2 s).
+pub fn service_conns(h: &Host, vip_port: &str) -> u64 {
+    h.ns.sh(&format!("ipvsadm -Ln --stats -t {vip_port} --exact"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("TCP"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A DR real server on `lan`: `vip` on `lo` (no ARP for it), an HTTP server on port 80
+/// answering its name, and `extra` (more shell, run last; empty for none).
+pub fn dr_real_server(lan: &Lan, name: &str, ip: &str, vip: &str, extra: &str) -> Host {
+    let h = lan.host(name, &format!("{ip}/24"));
+    h.ns.sh(&format!(
+        "ip addr add {vip}/32 dev lo && \
+         sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+                    net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2 && \
+         mkdir -p /tmp/{name}-www && echo {name} > /tmp/{name}-www/index.html && \
+         (cd /tmp/{name}-www && setsid python3 -m http.server 80 --bind 0.0.0.0 \
+            >/dev/null 2>&1 < /dev/null &) {extra}"
+    ))
+    .expect("real server");
+    h
+}
