@@ -121,8 +121,9 @@ pub struct TransitionInfo {
     pub from: State,
     /// The state entered.
     pub to: State,
-    /// Why, readable by an operator.
-    pub reason: String,
+    /// Why: the state machine's reason (RFC 9568 - Section 6.4) or the owner's decision; its
+    /// `Display` is the operator's wording (`higher priority advert from 10.0.0.2`, ...).
+    pub reason: TransitionReason,
     /// When (wall clock).
     pub at: SystemTime,
 }
