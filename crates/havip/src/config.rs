@@ -13,7 +13,8 @@ pub use crate::track::ProbeSpec;
 /// One virtual address with its prefix length (`192.0.2.10/24`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Vip {
-    /// The address.
+    /// The virtual address, as added to the interface and listed in the adverts (RFC 9568 -
+    /// Section 5.2.9, "IPvX Address(es)").
     pub addr: IpAddr,
     /// The prefix length added with it (32 or 128 for a host address).
     pub prefix_len: u8,

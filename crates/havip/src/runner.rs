@@ -57,9 +57,9 @@ pub enum Error {
     /// The configuration cannot run (no VIP, mixed families, v2 over IPv6, ...).
     #[error("instance {instance}: {detail}")]
     Config {
-        /// The instance.
+        /// The instance's name (`InstanceConfig::name`).
         instance: String,
-        /// What is wrong.
+        /// What is wrong, in the operator's words (`no virtual address configured`, ...).
         detail: String,
     },
     /// A netlink socket could not be opened at all (a missing interface or address, or a
@@ -67,9 +67,9 @@ pub enum Error {
     /// starts in FAULT and retries).
     #[error("instance {instance}: {source}")]
     Net {
-        /// The instance.
+        /// The instance's name (`InstanceConfig::name`).
         instance: String,
-        /// The cause.
+        /// The failed socket or netlink call.
         #[source]
         source: NetError,
     },
@@ -79,7 +79,7 @@ pub enum Error {
     /// The fence command failed, so the VIP was not taken.
     #[error("instance {instance}: fence command failed: {detail}")]
     FenceFailed {
-        /// The instance.
+        /// The instance's name (`InstanceConfig::name`).
         instance: String,
         /// Exit status or spawn error.
         detail: String,
@@ -87,7 +87,7 @@ pub enum Error {
     /// `claim` while the instance is in FAULT (its interface or address is missing).
     #[error("instance {instance} is in FAULT: {reason}")]
     Fault {
-        /// The instance.
+        /// The instance's name (`InstanceConfig::name`).
         instance: String,
         /// Why (the status' fault reason).
         reason: String,
@@ -99,7 +99,7 @@ pub enum Error {
     /// that is only read at start): stop it and start it with the new configuration instead.
     #[error("instance {instance}: {} cannot change in place: restart the instance", fields_list(.fields))]
     RestartNeeded {
-        /// The instance.
+        /// The instance's name (`InstanceConfig::name`).
         instance: String,
         /// Every changed field that needs a restart (never empty).
         fields: Vec<ConfigField>,
@@ -117,12 +117,13 @@ fn fields_list(fields: &[ConfigField]) -> String {
 /// A state change as published on the events stream and in the status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransitionInfo {
-    /// The state left.
+    /// The state before the transition.
     pub from: State,
-    /// The state entered.
+    /// The state after it (also the status' `state` for a VRRP-driven instance).
     pub to: State,
-    /// Why, readable by an operator.
-    pub reason: String,
+    /// Why: the state machine's reason (RFC 9568 - Section 6.4) or the owner's decision; its
+    /// `Display` is the operator's wording (`higher priority advert from 10.0.0.2`, ...).
+    pub reason: TransitionReason,
     /// When (wall clock).
     pub at: SystemTime,
 }
@@ -158,7 +159,7 @@ pub struct Counters {
 /// A snapshot of one instance, published on a watch channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceStatus {
-    /// The instance name.
+    /// The instance's name (`InstanceConfig::name`).
     pub name: String,
     /// The current state.
     pub state: State,
@@ -183,23 +184,24 @@ pub struct InstanceStatus {
 pub enum InstanceEvent {
     /// The instance changed state.
     Transition {
-        /// The instance.
+        /// The instance's name (`InstanceConfig::name`).
         instance: String,
-        /// The change.
+        /// From which state to which, why, and when (the same value as the status'
+        /// `last_transition`).
         transition: TransitionInfo,
     },
     /// A VIP could not be added or removed (it is retried with backoff).
     VipFailure {
-        /// The instance.
+        /// The instance's name (`InstanceConfig::name`).
         instance: String,
-        /// The VIP.
+        /// The VIP whose add (entering Master) or remove (leaving it) failed.
         vip: Vip,
-        /// What failed.
+        /// The netlink error as the kernel reported it (e.g. `File exists`).
         detail: String,
     },
     /// The instance has stopped; its VIPs are removed.
     Stopped {
-        /// The instance.
+        /// The instance's name (`InstanceConfig::name`).
         instance: String,
     },
 }
@@ -276,7 +278,7 @@ pub async fn start_with(cfg: InstanceConfig, opts: StartOptions) -> Result<Insta
 }
 
 impl InstanceHandle {
-    /// The instance name.
+    /// The instance's name (`InstanceConfig::name`), as in logs, status and notify arguments.
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -40,7 +40,7 @@ fn crash_of_the_master_backup_takes_over_within_master_down_interval() {
         .clone()
         .expect("transition");
     assert!(
-        last.reason.contains("stopped advertising"),
+        last.reason.to_string().contains("stopped advertising"),
         "{}",
         last.reason
     );
@@ -228,7 +228,11 @@ fn dropping_every_handle_resigns_and_removes_the_vip() {
         .clone()
         .expect("transition");
     assert_eq!(last.to, State::Master);
-    assert!(last.reason.contains("resigned"), "{}", last.reason);
+    assert!(
+        last.reason.to_string().contains("resigned"),
+        "{}",
+        last.reason
+    );
     assert!(t0.elapsed() < Duration::from_secs(3));
 }
 

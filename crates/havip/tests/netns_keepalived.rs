@@ -205,7 +205,7 @@ fn keepalived_master_ours_backup(
         .clone()
         .expect("a transition");
     assert!(
-        last.reason.contains("resigned"),
+        last.reason.to_string().contains("resigned"),
         "{} after {took:?}",
         last.reason
     );

@@ -42,7 +42,11 @@ fn election_by_priority_vip_on_master_only_then_graceful_handover() {
     assert!(took < Duration::from_millis(600), "handover took {took:?}");
     assert!(has_addr(&b, VIP));
     let last = nb.status.borrow().last_transition.clone().unwrap();
-    assert!(last.reason.contains("resigned"), "{}", last.reason);
+    assert!(
+        last.reason.to_string().contains("resigned"),
+        "{}",
+        last.reason
+    );
     nb.shutdown();
     assert!(!has_addr(&b, VIP));
 }

@@ -41,7 +41,7 @@ pub enum DecodeError {
     Invalid {
         /// What was being read.
         context: &'static str,
-        /// The value.
+        /// The number read, which the field's range does not allow.
         value: u64,
     },
     /// A string attribute that is not UTF-8.
@@ -214,9 +214,9 @@ pub enum Error {
     /// A request (a dump, info, timeouts) that the kernel refused.
     #[error("{request}: {} ({errno})", errno.meaning(OpKind::Query))]
     Request {
-        /// What was asked.
+        /// The request in words (`list services`, `get IPVS info`, ...).
         request: String,
-        /// The errno.
+        /// The errno from the kernel's `NLMSG_ERROR` reply.
         errno: Errno,
     },
     /// An operation that the kernel refused (from the single-operation helpers).
@@ -225,7 +225,7 @@ pub enum Error {
     /// Acknowledgements were lost (ENOBUFS) while reading a reply: the result is unknown.
     #[error("{request}: replies lost (ENOBUFS): re-read the table")]
     Lost {
-        /// What was asked.
+        /// The request in words (`list services`, `get IPVS info`, ...).
         request: String,
     },
     /// The kernel's table kept changing while it was read.

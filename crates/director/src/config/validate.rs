@@ -169,23 +169,13 @@ fn global(cx: &mut Cx, g: &RawGlobal) -> Global {
     out
 }
 
+/// One instance: each key checked in the file's order of concerns (identity, VRRP timing,
+/// addresses, preemption, announcements, tracking, notify, role, authentication), every problem
+/// reported; `None` when any was.
 fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
     let before = cx.diags.len();
     let r = &raw.value;
-    let name = &r.name;
-    let name_ok = !name.value.is_empty()
-        && name.value.len() <= 64
-        && name
-            .value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !name_ok {
-        cx.err(
-            name,
-            format!("instance name `{}` is not a plain name", name.value),
-            "use 1 to 64 letters, digits, '-', '_' or '.'",
-        );
-    }
+    instance_name(cx, &r.name);
     interface_name(cx, "interface", &r.interface);
     let vrid = cx.int_in(
         "VRID",
@@ -194,29 +184,8 @@ fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
         255,
         "pick a number shared by both nodes of the pair and unique on the interface",
     );
-    let version = match &r.version {
-        None => Some(Version::V3),
-        Some(v) if v.value == 3 => Some(Version::V3),
-        Some(v) if v.value == 2 => Some(Version::V2),
-        Some(v) => {
-            cx.err(
-                v,
-                format!("version {} is not a VRRP version", v.value),
-                "use 3 (the default) or 2 for a keepalived pair on VRRPv2",
-            );
-            None
-        }
-    };
-    let priority = match &r.priority {
-        None => Some(i64::from(DEFAULT_PRIORITY)),
-        Some(p) => cx.int_in(
-            "priority",
-            p,
-            1,
-            255,
-            "0 is sent only by a master that resigns; 255 means this node owns the addresses",
-        ),
-    };
+    let version = version(cx, r);
+    let priority = priority(cx, r);
     let advert_interval = match &r.advert_interval {
         None => Some(DEFAULT_ADVERT_INTERVAL),
         Some(v) => cx
@@ -229,10 +198,105 @@ fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
         .unicast_src_ip
         .as_ref()
         .and_then(|s| address(cx, "unicast_src_ip", s, fam));
-    let mut unicast_peers = Vec::new();
+    let unicast_peers = unicast_peers(cx, r, fam, unicast_src_ip);
+    let preempt_delay = preempt_delay(cx, r);
+    let garp = r
+        .garp
+        .as_ref()
+        .map_or(Some(Garp::default()), |g| garp(cx, &g.value));
+    let track_interfaces = track::interfaces(cx, r.track_interface.as_deref().unwrap_or(&[]));
+    let checks = track::checks(cx, r.track_check.as_deref().unwrap_or(&[]));
+    let notify = r
+        .notify
+        .as_ref()
+        .map_or_else(Notify::default, |n| notify(cx, n));
+    let role = role(cx, r);
+    refuse_accept(cx, r);
+    let auth_pass = auth_pass(cx, r, version);
+    if cx.diags.len() > before {
+        return None;
+    }
+    Some(Instance {
+        name: r.name.value.clone(),
+        interface: r.interface.value.clone(),
+        vrid: u8::try_from(vrid?).ok()?,
+        priority: u8::try_from(priority?).ok()?,
+        version: version?,
+        advert_interval: advert_interval?,
+        vips,
+        unicast_src_ip,
+        unicast_peers,
+        preempt: r.preempt.as_ref().is_none_or(|p| p.value),
+        preempt_delay: preempt_delay?,
+        garp: garp?,
+        track_interfaces,
+        checks,
+        notify,
+        role,
+        auth_pass,
+    })
+}
+
+/// The instance name: 1 to 64 letters, digits, '-', '_' or '.' (it names the instance in logs,
+/// the status and notify arguments).
+fn instance_name(cx: &mut Cx, name: &Spanned<String>) {
+    let ok = !name.value.is_empty()
+        && name.value.len() <= 64
+        && name
+            .value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok {
+        cx.err(
+            name,
+            format!("instance name `{}` is not a plain name", name.value),
+            "use 1 to 64 letters, digits, '-', '_' or '.'",
+        );
+    }
+}
+
+/// `version`: 3 (the default) or 2.
+fn version(cx: &mut Cx, r: &RawInstance) -> Option<Version> {
+    match &r.version {
+        None => Some(Version::V3),
+        Some(v) if v.value == 3 => Some(Version::V3),
+        Some(v) if v.value == 2 => Some(Version::V2),
+        Some(v) => {
+            cx.err(
+                v,
+                format!("version {} is not a VRRP version", v.value),
+                "use 3 (the default) or 2 for a keepalived pair on VRRPv2",
+            );
+            None
+        }
+    }
+}
+
+/// `priority`: 1..=255 (default [`DEFAULT_PRIORITY`]).
+fn priority(cx: &mut Cx, r: &RawInstance) -> Option<i64> {
+    match &r.priority {
+        None => Some(i64::from(DEFAULT_PRIORITY)),
+        Some(p) => cx.int_in(
+            "priority",
+            p,
+            1,
+            255,
+            "0 is sent only by a master that resigns; 255 means this node owns the addresses",
+        ),
+    }
+}
+
+/// `unicast_peer`: addresses of the VIPs' family, each once, none the node's own source.
+fn unicast_peers(
+    cx: &mut Cx,
+    r: &RawInstance,
+    fam: Option<bool>,
+    unicast_src_ip: Option<IpAddr>,
+) -> Vec<IpAddr> {
+    let mut peers = Vec::new();
     for p in r.unicast_peer.iter().flatten() {
         if let Some(a) = address(cx, "unicast_peer", p, fam) {
-            if unicast_peers.contains(&a) {
+            if peers.contains(&a) {
                 cx.err(p, format!("unicast_peer {a} is listed twice"), "remove one");
             } else if Some(a) == unicast_src_ip {
                 cx.err(
@@ -241,11 +305,16 @@ fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
                     "list the other nodes only",
                 );
             } else {
-                unicast_peers.push(a);
+                peers.push(a);
             }
         }
     }
-    let preempt_delay = match &r.preempt_delay {
+    peers
+}
+
+/// `preempt_delay`: 0s (the default) to 1000s.
+fn preempt_delay(cx: &mut Cx, r: &RawInstance) -> Option<Duration> {
+    match &r.preempt_delay {
         None => Some(Duration::ZERO),
         Some(v) => cx.duration("preempt_delay", v).and_then(|d| {
             if d > Duration::from_secs(1000) {
@@ -262,18 +331,12 @@ fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
                 Some(d)
             }
         }),
-    };
-    let garp = r
-        .garp
-        .as_ref()
-        .map_or(Some(Garp::default()), |g| garp(cx, &g.value));
-    let track_interfaces = track::interfaces(cx, r.track_interface.as_deref().unwrap_or(&[]));
-    let checks = track::checks(cx, r.track_check.as_deref().unwrap_or(&[]));
-    let notify = r
-        .notify
-        .as_ref()
-        .map_or_else(Notify::default, |n| notify(cx, n));
-    let role = match r.role.as_ref().map(|r| r.value) {
+    }
+}
+
+/// `role` (VRRP by default) and `fence`, which only `role: external` takes.
+fn role(cx: &mut Cx, r: &RawInstance) -> Role {
+    match r.role.as_ref().map(|r| r.value) {
         None | Some(RawRole::Vrrp) => {
             if let Some(f) = &r.fence {
                 cx.err(
@@ -290,7 +353,11 @@ fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
                 fence: r.fence.as_ref().and_then(|f| cx.command("fence", f)),
             }
         }
-    };
+    }
+}
+
+/// `accept` is refused whatever its value: it would have no effect.
+fn refuse_accept(cx: &mut Cx, r: &RawInstance) {
     if let Some(a) = &r.accept {
         cx.err(
             a,
@@ -301,7 +368,11 @@ fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
             "remove the key; to keep a VIP unreachable except through IPVS, filter it with nftables",
         );
     }
-    let auth_pass = match (&r.auth_pass, version) {
+}
+
+/// `auth_pass`: VRRPv2 only, 1 to 8 bytes.
+fn auth_pass(cx: &mut Cx, r: &RawInstance, version: Option<Version>) -> Option<Secret> {
+    match (&r.auth_pass, version) {
         (None, _) => None,
         (Some(p), Some(Version::V3)) => {
             cx.err(
@@ -324,29 +395,7 @@ fn instance(cx: &mut Cx, raw: &Spanned<RawInstance>) -> Option<Instance> {
                 Some(p.value.clone())
             }
         }
-    };
-    if cx.diags.len() > before {
-        return None;
     }
-    Some(Instance {
-        name: name.value.clone(),
-        interface: r.interface.value.clone(),
-        vrid: u8::try_from(vrid?).ok()?,
-        priority: u8::try_from(priority?).ok()?,
-        version: version?,
-        advert_interval: advert_interval?,
-        vips,
-        unicast_src_ip,
-        unicast_peers,
-        preempt: r.preempt.as_ref().is_none_or(|p| p.value),
-        preempt_delay: preempt_delay?,
-        garp: garp?,
-        track_interfaces,
-        checks,
-        notify,
-        role,
-        auth_pass,
-    })
 }
 
 /// `role: external` runs no VRRP state machine, so nothing would read tracking: refuse it

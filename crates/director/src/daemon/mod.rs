@@ -129,7 +129,7 @@ fn view(e: &Entry) -> InstanceView {
         last_transition: s.last_transition.as_ref().map(|t| Transition {
             from: t.from.to_string(),
             to: t.to.to_string(),
-            reason: t.reason.clone(),
+            reason: t.reason.to_string(),
             at_unix_ms: t
                 .at
                 .duration_since(std::time::UNIX_EPOCH)

@@ -111,7 +111,7 @@ pub enum Event {
     AdvertReceived {
         /// IP source of the packet (the sender's primary address).
         from: IpAddr,
-        /// The advertisement.
+        /// The decoded advert, already past every receive check.
         advert: Advert,
     },
     /// A deadline returned by [`Instance::next_deadline`] has passed (same as
@@ -137,11 +137,11 @@ pub enum Event {
 /// A state change, with its reason and when it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
-    /// The state left.
+    /// The state before the event (RFC 9568 - Section 6.4).
     pub from: State,
-    /// The state entered.
+    /// The state the event led to.
     pub to: State,
-    /// Why.
+    /// Why the event led there (the RFC 9568 - Section 6.4 rule that fired).
     pub reason: Reason,
     /// When (the `now` of the event that caused it).
     pub at: Timestamp,

@@ -11,19 +11,19 @@ pub enum DownCause {
     NoMasterHeard,
     /// The Master was heard, then fell silent (crash, partition).
     AdvertsStopped {
-        /// The last Master heard.
+        /// IP source of the last advert heard from the Master (its primary address).
         last_master: IpAddr,
     },
     /// The Master resigned with priority 0 (graceful stop): the timer was set to Skew_Time.
     MasterResigned {
-        /// Who resigned.
+        /// IP source of the priority-0 advert.
         from: IpAddr,
     },
     /// The Master has a lower priority and we preempt it (its adverts were discarded).
     Preempting {
-        /// The lower-priority Master.
+        /// The lower-priority Master (IP source of its adverts).
         from: IpAddr,
-        /// Its priority.
+        /// The priority its adverts carry (below ours).
         priority: u8,
     },
 }
@@ -39,14 +39,14 @@ pub enum Reason {
     MasterDown(DownCause),
     /// A Master heard a higher priority (RFC 9568 - Section 6.4.3).
     HigherPriority {
-        /// The other router.
+        /// The router whose advert we yield to (its IP source).
         from: IpAddr,
-        /// Its priority.
+        /// The priority its advert carried (above our effective priority).
         priority: u8,
     },
     /// A Master heard an equal priority from a higher primary address (RFC 9568 - Section 6.4.3).
     EqualPriorityHigherAddress {
-        /// The other router.
+        /// The router whose advert we yield to: same priority, higher primary address.
         from: IpAddr,
     },
     /// A Shutdown event.

@@ -26,7 +26,7 @@ pub enum NetError {
     /// The interface has no address of the family the operation needs.
     #[error("interface {name:?} has no {what}")]
     NoAddress {
-        /// The interface.
+        /// The interface name as configured.
         name: String,
         /// What was missing, e.g. "IPv4 address" or "IPv6 link-local address".
         what: &'static str,

@@ -70,7 +70,7 @@ pub struct SocketConfig {
 /// A datagram received on the socket, with the IP-level facts the VRRP receive checks need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
-    /// The IP source address.
+    /// The IP source address of the datagram (the sender's primary address).
     pub src: IpAddr,
     /// The IP destination address (group or our unicast address).
     pub dst: IpAddr,

@@ -116,13 +116,13 @@ impl Netlink {
 /// The state of one link as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkState {
-    /// The interface index.
+    /// The kernel's ifindex of the link (`ifinfomsg.ifi_index`).
     pub index: u32,
     /// The interface name, when the message carried it.
     pub name: Option<String>,
     /// Administratively up and running (IFF_UP and IFF_RUNNING, as keepalived tests them).
     pub up: bool,
-    /// The link was deleted.
+    /// The message was RTM_DELLINK: the link is gone and `index` is free for reuse.
     pub deleted: bool,
 }
 
@@ -150,7 +150,7 @@ pub enum LinkEvent {
     /// An IPv4 or IPv6 address was added to or removed from the interface `index` (the
     /// caller looks the interface up again to learn its addresses).
     Address {
-        /// The interface index.
+        /// The ifindex the address belongs to (`ifaddrmsg.ifa_index`).
         index: u32,
     },
 }

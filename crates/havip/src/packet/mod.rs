@@ -116,7 +116,7 @@ impl fmt::Debug for Auth {
 /// A VRRP ADVERTISEMENT, version-independent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Advert {
-    /// The protocol version.
+    /// RFC 9568 - Section 5.2.1: the version nibble (3; 2 for RFC 3768 peers).
     pub version: Version,
     /// RFC 9568 - Section 5.2.3 (paraphrased): the Virtual Router Identifier (VRID) of the
     /// Virtual Router the packet reports on.
@@ -136,7 +136,8 @@ pub struct Advert {
 /// What the receive path knows about a packet besides its VRRP bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxMeta {
-    /// IP source address.
+    /// IP source address: the sender's primary address, used in the RFC 9568 - Section 6.4.3
+    /// tie-break.
     pub src: IpAddr,
     /// IP destination address (the multicast group, or ours in unicast mode).
     pub dst: IpAddr,

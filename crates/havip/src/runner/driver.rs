@@ -1,124 +1,88 @@
 //! The driver task of one instance: opens everything in [`Driver::open`], then [`Driver::run`]
 //! loops over commands, datagrams, timers and tracking until shutdown (see the diagram in
-//! `runner.rs`). [`open`]: setup and attaching to the interface; [`link`]: link and address
-//! events, attach retries, detach; [`publish`]: claim/release, transitions, notify, status and
-//! role; [`takeover`]: the takeover barrier; [`update`]: configuration changes in place.
+//! `runner.rs`). Its state is split by concern in [`parts`]. [`open`]: setup and attaching to the interface; [`link`]: link and address
+//! events, attach retries, detach; [`claim`]: role-driven claim/release; [`publish`]:
+//! transitions, notify, status and role; [`takeover`]: the takeover barrier; [`update`]: configuration changes in place.
 
+mod claim;
 mod link;
 mod open;
+mod parts;
 mod publish;
 mod takeover;
 mod update;
 
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
-use super::effects::{AttachBackoff, GarpSchedule, NotifyJob, VipReconciler};
 use super::receiver::Delivery;
-use super::{
-    Command, Counters, InstanceEvent, InstanceStatus, Role, TakeoverGate, TransitionInfo,
-    TransitionReason,
-};
+use super::{Command, Counters, InstanceEvent, InstanceStatus, Role, TransitionReason};
 use crate::config::InstanceConfig;
 use crate::fsm::{Action, Event, Instance, Reason, State};
 use crate::net::vip::{LinkEvent, LinkMonitor, Netlink};
 use crate::packet::{self, Advert, Auth, DropReason, LocalCheck, RxMeta};
 use crate::time::Timestamp;
 use crate::track::weight::{verdict, Tracked, Verdict};
-use crate::track::CheckState;
+use parts::{Attachment, Notifier, Outputs, Ownership, Tracking, Vips};
 
 /// Attempts to remove the VIPs on stop before giving up (with the reconciler's backoff).
 const STOP_REMOVE_ATTEMPTS: u32 = 5;
 /// Longest a fence command may run.
 const FENCE_TIMEOUT: Duration = Duration::from_secs(30);
 
-struct TrackedLink {
-    name: String,
-    index: Option<u32>,
-    weight: i32,
-    up: bool,
-}
-
-/// One instance's state and I/O, owned by its task.
+/// One instance's state and I/O, owned by its task: the configuration and the pure state
+/// machine, plus one part per concern (see [`parts`]).
 pub(super) struct Driver {
     cfg: InstanceConfig,
-    /// The interface, source address and sockets; `None` while the interface (or its address)
-    /// is missing: the instance is in FAULT then.
-    att: Option<open::Attached>,
-    /// Why `att` is `None` (`interface eth1 not found`, `no IPv4 address on eth0`, ...).
-    attach_fault: Option<String>,
-    attach_retry: AttachBackoff,
+    /// VRRPv2 simple-text authentication from `cfg.auth_pass` (RFC 3768 - Section 5.3.6; VRRPv3
+    /// has none: RFC 5798 removed it).
     auth: Auth,
     fsm: Instance,
-    external: Option<State>,
+    /// VIP add / remove and link state queries.
     netlink: Netlink,
-    links: Option<LinkMonitor>,
-    own_up: bool,
-    tracked_links: Vec<TrackedLink>,
-    checks: Vec<CheckState>,
-    check_tasks: Vec<JoinHandle<()>>,
-    track_rx: mpsc::UnboundedReceiver<(usize, CheckState)>,
-    external_weight: i32,
-    track_fault: Option<String>,
     cmd_rx: mpsc::UnboundedReceiver<Command>,
-    events: broadcast::Sender<InstanceEvent>,
-    status_tx: watch::Sender<InstanceStatus>,
-    origin: Instant,
-    origin_wall: SystemTime,
-    role_tx: watch::Sender<Role>,
-    /// When the published state was entered, and why (the role's `since` and `reason`).
-    role_since: SystemTime,
-    role_reason: TransitionReason,
-    /// The owner's takeover barrier, when it asked for one at start.
-    takeover: Option<TakeoverGate>,
-    /// A takeover waiting for the owner (Master, VIPs not added yet).
-    pending: Option<takeover::Pending>,
-    /// Set while executing a batch of actions that entered Master under a gate: the request
-    /// goes out once the batch (with its transition) is done.
-    takeover_begin: bool,
-    vip: VipReconciler,
-    garp: GarpSchedule,
-    notify_tx: Option<mpsc::UnboundedSender<NotifyJob>>,
-    notifier: Option<JoinHandle<()>>,
-    notify_fail_rx: mpsc::UnboundedReceiver<String>,
+    attach: Attachment,
+    vips: Vips,
+    track: Tracking,
+    notifier: Notifier,
+    own: Ownership,
+    out: Outputs,
     counters: Counters,
-    last_transition: Option<TransitionInfo>,
 }
 
 impl Driver {
     /// A receiver of the status channel.
     pub(super) fn status_receiver(&self) -> watch::Receiver<InstanceStatus> {
-        self.status_tx.subscribe()
+        self.out.status.subscribe()
     }
 
     /// A receiver of the role channel.
     pub(super) fn role_receiver(&self) -> watch::Receiver<Role> {
-        self.role_tx.subscribe()
+        self.out.role.subscribe()
     }
 
     fn now(&self) -> Timestamp {
-        Timestamp::from_duration(self.origin.elapsed())
+        Timestamp::from_duration(self.out.origin.elapsed())
     }
 
     /// The instance's loop; returns after shutdown (or when every handle is gone), VIPs removed.
     pub(super) async fn run(mut self) {
         tracing::info!(instance = %self.cfg.name, interface = %self.cfg.interface,
-            src = ?self.att.as_ref().map(|a| a.src), vrid = self.cfg.vrid,
+            src = ?self.attach.att.as_ref().map(|a| a.src), vrid = self.cfg.vrid,
             priority = self.cfg.priority, "starting");
-        if self.external.is_none() {
+        if self.own.external.is_none() {
             let a = self.fsm.handle(Event::Startup, self.now());
             self.execute(a).await;
-            if !self.own_up {
+            if !self.attach.own_up {
                 let a = self.fsm.handle(Event::InterfaceDown, self.now());
                 self.execute(a).await;
             }
             self.retrack().await;
         }
-        if !self.vip.want && !self.vip.settled {
+        if !self.vips.reconciler.want && !self.vips.reconciler.settled {
             // Not Master (a role-driven instance starts as Backup; a VRRP one that entered
             // Backup or FAULT has done this already): a VIP left by a killed process goes now.
             self.ensure_vips_absent().await;
@@ -128,20 +92,24 @@ impl Driver {
             let fsm_deadline = self
                 .fsm
                 .next_deadline()
-                .map(|t| self.origin + t.since_origin());
-            let vip_retry = self.vip.retry_at();
-            let garp_due = self.garp.next_due();
-            let attach_due = self.attach_retry.due().filter(|_| self.att.is_none());
-            let waiting = self.pending.is_some();
+                .map(|t| self.out.origin + t.since_origin());
+            let vip_retry = self.vips.reconciler.retry_at();
+            let garp_due = self.vips.garp.next_due();
+            let attach_due = self
+                .attach
+                .retry
+                .due()
+                .filter(|_| self.attach.att.is_none());
+            let waiting = self.own.pending.is_some();
             tokio::select! {
-                o = takeover::outcome(&mut self.pending), if waiting => {
+                o = takeover::outcome(&mut self.own.pending), if waiting => {
                     self.finish_takeover(o).await;
                 }
                 cmd = self.cmd_rx.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
                     Some(c) => self.on_command(c).await,
                 },
-                d = recv_opt(&mut self.att) => self.on_delivery(d).await,
+                d = recv_opt(&mut self.attach.att) => self.on_delivery(d).await,
                 _ = sleep_opt(attach_due), if attach_due.is_some() => self.try_attach().await,
                 _ = sleep_opt(fsm_deadline), if fsm_deadline.is_some() => {
                     let a = self.fsm.poll_timers(self.now());
@@ -149,20 +117,20 @@ impl Driver {
                 }
                 _ = sleep_opt(vip_retry), if vip_retry.is_some() => self.apply_vips().await,
                 _ = sleep_opt(garp_due), if garp_due.is_some() => self.garp_tick(),
-                Some((i, st)) = self.track_rx.recv() => {
-                    if let Some(slot) = self.checks.get_mut(i) {
+                Some((i, st)) = self.track.rx.recv() => {
+                    if let Some(slot) = self.track.checks.get_mut(i) {
                         *slot = st;
                     }
                     self.retrack().await;
                 }
-                ev = next_link(&mut self.links) => match ev {
+                ev = next_link(&mut self.track.monitor) => match ev {
                     Some(ev) => self.on_link_event(ev).await,
                     None => {
                         tracing::warn!(instance = %self.cfg.name, "link monitor ended");
-                        self.links = None;
+                        self.track.monitor = None;
                     }
                 },
-                Some(_) = self.notify_fail_rx.recv() => self.counters.notify_failures += 1,
+                Some(_) = self.notifier.failures.recv() => self.counters.notify_failures += 1,
             }
             self.publish();
         }
@@ -172,7 +140,7 @@ impl Driver {
     async fn on_command(&mut self, c: Command) {
         match c {
             Command::ExternalWeight(w) => {
-                self.external_weight = w;
+                self.track.external_weight = w;
                 self.retrack().await;
             }
             Command::Claim(reply) => {
@@ -196,7 +164,11 @@ impl Driver {
     }
 
     async fn on_delivery(&mut self, d: Delivery) {
-        let discarded = self.att.as_ref().map_or(0, |a| a.rx.take_discarded());
+        let discarded = self
+            .attach
+            .att
+            .as_ref()
+            .map_or(0, |a| a.rx.take_discarded());
         if discarded > 0 {
             self.counters.recv_failures += discarded;
             tracing::warn!(instance = %self.cfg.name, discarded, "receive queue full: datagrams discarded");
@@ -214,7 +186,7 @@ impl Driver {
             }
             Delivery::Datagram(p) => p,
         };
-        let Some(own) = self.att.as_ref().map(|a| a.src) else {
+        let Some(own) = self.attach.att.as_ref().map(|a| a.src) else {
             return;
         };
         if p.src == own {
@@ -255,7 +227,7 @@ impl Driver {
             return;
         }
         self.counters.adverts_rx += 1;
-        if self.external.is_some() {
+        if self.own.external.is_some() {
             return;
         }
         let a = self.fsm.handle(
@@ -270,7 +242,7 @@ impl Driver {
 
     /// Recomputes the tracking verdict and tells the state machine what changed.
     async fn retrack(&mut self) {
-        if self.external.is_some() {
+        if self.own.external.is_some() {
             return;
         }
         let names: Vec<String> = self
@@ -280,26 +252,26 @@ impl Driver {
             .map(|c| c.check.name.clone())
             .collect();
         let mut tracked = Vec::new();
-        for t in &self.tracked_links {
+        for t in &self.track.links {
             tracked.push(Tracked::Link {
                 name: &t.name,
                 weight: t.weight,
                 up: t.up,
             });
         }
-        for ((c, st), name) in self.cfg.checks.iter().zip(&self.checks).zip(&names) {
+        for ((c, st), name) in self.cfg.checks.iter().zip(&self.track.checks).zip(&names) {
             tracked.push(Tracked::Check {
                 name,
                 weight: c.weight,
                 state: st,
             });
         }
-        let v = verdict(self.cfg.priority, &tracked, self.external_weight);
+        let v = verdict(self.cfg.priority, &tracked, self.track.external_weight);
         let now = self.now();
         let mut actions = Vec::new();
         match v {
             Verdict::Fault(reason) => {
-                let was = self.track_fault.replace(reason.clone());
+                let was = self.track.fault.replace(reason.clone());
                 if was.is_none() {
                     tracing::warn!(instance = %self.cfg.name, %reason, "tracking: FAULT");
                     actions.extend(self.fsm.handle(Event::TrackFault, now));
@@ -310,7 +282,7 @@ impl Driver {
                     tracing::info!(instance = %self.cfg.name, priority = p, "tracking: priority changed");
                     actions.extend(self.fsm.handle(Event::PriorityChanged(p), now));
                 }
-                if self.track_fault.take().is_some() {
+                if self.track.fault.take().is_some() {
                     tracing::info!(instance = %self.cfg.name, "tracking: fault cleared");
                     actions.extend(self.fsm.handle(Event::TrackOk, now));
                 }
@@ -323,25 +295,25 @@ impl Driver {
         for a in actions {
             match a {
                 Action::SendAdvert { priority } => self.send_advert(priority).await,
-                Action::AddVips if self.takeover.is_some() => {
+                Action::AddVips if self.own.gate.is_some() => {
                     // Gated: the VIPs go up when the owner answers (see `takeover`).
-                    self.takeover_begin = true;
+                    self.own.begin = true;
                 }
                 Action::AddVips => {
-                    self.vip.set_want(true);
+                    self.vips.reconciler.set_want(true);
                     self.apply_vips().await;
                 }
                 Action::RemoveVips => {
                     self.cancel_takeover();
-                    self.garp.stop();
-                    self.vip.set_want(false);
+                    self.vips.garp.stop();
+                    self.vips.reconciler.set_want(false);
                     self.apply_vips().await;
                 }
-                Action::SendGratuitous if self.takeover_begin || self.pending.is_some() => {
+                Action::SendGratuitous if self.own.begin || self.own.pending.is_some() => {
                     // Announced when the VIPs go up.
                 }
                 Action::SendGratuitous => {
-                    self.garp.trigger(Instant::now());
+                    self.vips.garp.trigger(Instant::now());
                     self.garp_tick();
                 }
                 Action::Notify(t) => {
@@ -372,7 +344,7 @@ impl Driver {
                 }
             }
         }
-        if std::mem::take(&mut self.takeover_begin) && self.fsm.state() == State::Master {
+        if std::mem::take(&mut self.own.begin) && self.fsm.state() == State::Master {
             self.begin_takeover().await;
         }
     }
@@ -380,13 +352,13 @@ impl Driver {
     /// Makes sure no VIP of this instance is on the interface ("address not there" counts as
     /// done; a failure is retried with backoff like any removal).
     pub(super) async fn ensure_vips_absent(&mut self) {
-        self.garp.stop();
-        self.vip.set_want(false);
+        self.vips.garp.stop();
+        self.vips.reconciler.set_want(false);
         self.apply_vips().await;
     }
 
     async fn send_advert(&mut self, priority: u8) {
-        let Some(att) = &self.att else {
+        let Some(att) = &self.attach.att else {
             // No interface: nothing to send on (the instance is in FAULT).
             return;
         };
@@ -420,9 +392,9 @@ impl Driver {
     /// Brings every VIP to the wanted state; failures are counted, published, and retried by
     /// the reconciler's backoff.
     async fn apply_vips(&mut self) {
-        let want = self.vip.want;
-        let Some(index) = self.att.as_ref().map(|a| a.iface.index) else {
-            self.vip.interface_missing();
+        let want = self.vips.reconciler.want;
+        let Some(index) = self.attach.att.as_ref().map(|a| a.iface.index) else {
+            self.vips.reconciler.interface_missing();
             return;
         };
         let mut ok = true;
@@ -440,7 +412,7 @@ impl Driver {
                     self.counters.vip_remove_failures += 1;
                 }
                 tracing::warn!(instance = %self.cfg.name, %vip, error = %e, "VIP change failed, will retry");
-                let _ = self.events.send(InstanceEvent::VipFailure {
+                let _ = self.out.events.send(InstanceEvent::VipFailure {
                     instance: self.cfg.name.clone(),
                     vip,
                     detail: e.to_string(),
@@ -449,14 +421,14 @@ impl Driver {
                 tracing::debug!(instance = %self.cfg.name, %vip, want, "VIP applied");
             }
         }
-        self.vip.attempted(ok, Instant::now());
+        self.vips.reconciler.attempted(ok, Instant::now());
     }
 
     fn garp_tick(&mut self) {
-        if !self.garp.poll(Instant::now()) {
+        if !self.vips.garp.poll(Instant::now()) {
             return;
         }
-        let Some(ann) = self.att.as_ref().and_then(|a| a.announcer.as_ref()) else {
+        let Some(ann) = self.attach.att.as_ref().and_then(|a| a.announcer.as_ref()) else {
             return;
         };
         for vip in &self.cfg.vips {
@@ -479,12 +451,12 @@ impl Driver {
     async fn stop(mut self) {
         tracing::info!(instance = %self.cfg.name, "stopping");
         self.cancel_takeover();
-        let before = self.external.unwrap_or_else(|| self.fsm.state());
-        if self.external.is_none() {
+        let before = self.own.external.unwrap_or_else(|| self.fsm.state());
+        if self.own.external.is_none() {
             let a = self.fsm.handle(Event::Shutdown, self.now());
             self.execute(a).await;
-        } else if self.external == Some(State::Master) {
-            self.external = Some(State::Initialize);
+        } else if self.own.external == Some(State::Master) {
+            self.own.external = Some(State::Initialize);
             self.publish_transition(
                 State::Master,
                 State::Initialize,
@@ -492,34 +464,34 @@ impl Driver {
                 self.now(),
             );
         }
-        self.garp.stop();
-        self.vip.set_want(false);
+        self.vips.garp.stop();
+        self.vips.reconciler.set_want(false);
         for attempt in 0..STOP_REMOVE_ATTEMPTS {
             self.apply_vips().await;
-            if self.vip.settled {
+            if self.vips.reconciler.settled {
                 break;
             }
-            if let Some(at) = self.vip.retry_at() {
+            if let Some(at) = self.vips.reconciler.retry_at() {
                 if attempt + 1 < STOP_REMOVE_ATTEMPTS {
                     sleep_until(at).await;
                 }
             }
         }
-        if !self.vip.settled {
+        if !self.vips.reconciler.settled {
             tracing::error!(instance = %self.cfg.name, "VIPs could not be removed on stop");
         }
-        for h in &self.check_tasks {
+        for h in &self.track.tasks {
             h.abort();
         }
         if let Some(cmd) = self.cfg.notify.stop.clone() {
             self.notify(cmd, "STOP", &before.to_string(), "shutdown");
         }
-        self.notify_tx = None;
-        if let Some(h) = self.notifier.take() {
+        self.notifier.tx = None;
+        if let Some(h) = self.notifier.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(35), h).await;
         }
         self.publish();
-        let _ = self.events.send(InstanceEvent::Stopped {
+        let _ = self.out.events.send(InstanceEvent::Stopped {
             instance: self.cfg.name.clone(),
         });
         tracing::info!(instance = %self.cfg.name, "stopped, VIPs removed");

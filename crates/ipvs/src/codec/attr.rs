@@ -111,7 +111,7 @@ pub struct Attr<'a> {
 pub struct RawAttr {
     /// The raw type field, flag bits included.
     pub ty: u16,
-    /// The value.
+    /// The payload after the 4-byte `nlattr` header, padding excluded (`nla_len` - 4 bytes).
     pub value: Vec<u8>,
 }
 

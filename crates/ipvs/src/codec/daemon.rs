@@ -35,7 +35,7 @@ pub const MCAST_TTL: u16 = 8;
 /// A sync daemon decoded from a reply, with the attributes this crate does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonReply {
-    /// The daemon.
+    /// The attributes of `IPVS_CMD_ATTR_DAEMON` this crate knows, decoded.
     pub daemon: SyncDaemon,
     /// Unknown attributes, kept raw.
     pub unknown: Vec<RawAttr>,

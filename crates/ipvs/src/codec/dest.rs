@@ -50,7 +50,7 @@ pub const TUN_FLAGS: u16 = 15;
 /// A destination decoded from a reply, with the attributes this crate does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DestReply {
-    /// The destination.
+    /// The attributes of `IPVS_CMD_ATTR_DEST` this crate knows, decoded.
     pub dest: Destination,
     /// Unknown attributes, kept raw.
     pub unknown: Vec<RawAttr>,

@@ -78,11 +78,11 @@ pub struct Message<'a> {
 /// A generic-netlink payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Genl<'a> {
-    /// The command.
+    /// `genlmsghdr.cmd`: the `IPVS_CMD_*` the kernel answers with (or was sent).
     pub cmd: u8,
-    /// The family version.
+    /// `genlmsghdr.version`: the IPVS generic-netlink version (`IPVS_GENL_VERSION`, 1).
     pub version: u8,
-    /// The attributes.
+    /// The attribute bytes after the 4-byte generic-netlink header (walk with `AttrIter`).
     pub attrs: &'a [u8],
 }
 

@@ -46,7 +46,7 @@ pub const STATS64: u16 = 12;
 /// A service decoded from a reply, with the attributes this crate does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceReply {
-    /// The service.
+    /// The attributes of `IPVS_CMD_ATTR_SERVICE` this crate knows, decoded.
     pub service: Service,
     /// Unknown attributes, kept raw.
     pub unknown: Vec<RawAttr>,

@@ -10,27 +10,27 @@ use crate::model::Stats;
 
 use super::attr::{nest_end, nest_start_noflag, put_bytes, put_u32, Attr, RawAttr};
 
-/// Connections scheduled.
+/// `IPVS_STATS_ATTR_CONNS`: connections scheduled since the counters were last zeroed.
 pub const CONNS: u16 = 1;
-/// Incoming packets.
+/// `IPVS_STATS_ATTR_INPKTS`: packets from clients (to the virtual service).
 pub const INPKTS: u16 = 2;
-/// Outgoing packets.
+/// `IPVS_STATS_ATTR_OUTPKTS`: packets back to clients (seen only with NAT).
 pub const OUTPKTS: u16 = 3;
-/// Incoming bytes.
+/// `IPVS_STATS_ATTR_INBYTES`: bytes from clients.
 pub const INBYTES: u16 = 4;
-/// Outgoing bytes.
+/// `IPVS_STATS_ATTR_OUTBYTES`: bytes back to clients (seen only with NAT).
 pub const OUTBYTES: u16 = 5;
-/// Connection rate.
+/// `IPVS_STATS_ATTR_CPS`: connections per second, the kernel estimator's ~2 s average.
 pub const CPS: u16 = 6;
-/// Incoming packet rate.
+/// `IPVS_STATS_ATTR_INPPS`: incoming packets per second (estimator).
 pub const INPPS: u16 = 7;
-/// Outgoing packet rate.
+/// `IPVS_STATS_ATTR_OUTPPS`: outgoing packets per second (estimator).
 pub const OUTPPS: u16 = 8;
-/// Incoming byte rate.
+/// `IPVS_STATS_ATTR_INBPS`: incoming bytes per second (estimator).
 pub const INBPS: u16 = 9;
-/// Outgoing byte rate.
+/// `IPVS_STATS_ATTR_OUTBPS`: outgoing bytes per second (estimator).
 pub const OUTBPS: u16 = 10;
-/// Padding for 64-bit alignment.
+/// `IPVS_STATS_ATTR_PAD`: an empty attribute the kernel puts before a `u64` to align it.
 pub const PAD: u16 = 11;
 
 fn fields(s: &Stats) -> [(u16, u64); 10] {

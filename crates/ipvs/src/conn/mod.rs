@@ -28,7 +28,7 @@ use crate::codec::info::{decode_family_id, decode_info, decode_timeouts};
 use crate::codec::msg::{Message, MessageIter, NLMSG_DONE, NLMSG_ERROR};
 use crate::codec::request::{encode_get, encode_get_family};
 use crate::codec::{cmd, daemon::decode_daemon_msg};
-use crate::error::{Errno, Error, Result};
+use crate::error::{DecodeError, Errno, Error, Result};
 use crate::model::{Destination, Info, SyncDaemon, Timeouts};
 use crate::socket;
 
@@ -349,40 +349,46 @@ impl Conn {
 
     /// `IPVS_CMD_GET_INFO`: version and connection table size.
     pub async fn info(&mut self) -> Result<Info> {
-        let family = self.family;
-        let mut info = None;
-        self.request(
-            "get IPVS info",
-            |b, seq| {
-                encode_get(b, family, seq, cmd::GET_INFO);
-                Ok(())
-            },
-            |m| {
-                info = Some(decode_info(m.genl()?.attrs)?);
-                Ok(())
-            },
-        )
-        .await?;
-        info.ok_or_else(|| Error::Protocol("GET_INFO: no reply before the ack".into()))
+        self.get_one("get IPVS info", cmd::GET_INFO, "GET_INFO", decode_info)
+            .await
     }
 
     /// `IPVS_CMD_GET_CONFIG`: the connection timeouts.
     pub async fn timeouts(&mut self) -> Result<Timeouts> {
-        let family = self.family;
-        let mut t = None;
-        self.request(
+        self.get_one(
             "get IPVS timeouts",
+            cmd::GET_CONFIG,
+            "GET_CONFIG",
+            decode_timeouts,
+        )
+        .await
+    }
+
+    /// One attribute-less GET (`command`) answered by one message, decoded by `decode`; `what`
+    /// names the request in errors, `name` the command in a protocol error (no reply before the
+    /// ack).
+    async fn get_one<T>(
+        &mut self,
+        what: &str,
+        command: u8,
+        name: &str,
+        decode: impl Fn(&[u8]) -> std::result::Result<T, DecodeError>,
+    ) -> Result<T> {
+        let family = self.family;
+        let mut out = None;
+        self.request(
+            what,
             |b, seq| {
-                encode_get(b, family, seq, cmd::GET_CONFIG);
+                encode_get(b, family, seq, command);
                 Ok(())
             },
             |m| {
-                t = Some(decode_timeouts(m.genl()?.attrs)?);
+                out = Some(decode(m.genl()?.attrs)?);
                 Ok(())
             },
         )
         .await?;
-        t.ok_or_else(|| Error::Protocol("GET_CONFIG: no reply before the ack".into()))
+        out.ok_or_else(|| Error::Protocol(format!("{name}: no reply before the ack")))
     }
 
     /// `IPVS_CMD_GET_DAEMON` (a dump): the running sync daemons.

@@ -138,7 +138,8 @@ pub struct Tunnel {
 pub struct DestKey {
     /// Real server address (its family may differ from the service's for tunnels).
     pub addr: IpAddr,
-    /// Real server port.
+    /// Real server port (`IPVS_DEST_ATTR_PORT`, big-endian on the wire; 0 for a fwmark service's
+    /// servers that take the client's port).
     pub port: u16,
 }
 

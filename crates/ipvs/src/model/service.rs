@@ -108,7 +108,7 @@ impl fmt::Display for Protocol {
 pub enum ServiceKey {
     /// A service keyed by protocol, virtual address and port.
     Inet {
-        /// Transport protocol.
+        /// Transport protocol (`IPVS_SVC_ATTR_PROTOCOL`: TCP, UDP or SCTP).
         protocol: Protocol,
         /// Virtual address (its family is the service's family).
         addr: IpAddr,
@@ -119,7 +119,8 @@ pub enum ServiceKey {
     Fwmark {
         /// The family of the packets this mark selects.
         af: AddressFamily,
-        /// The mark.
+        /// The firewall mark packets are matched on (`IPVS_SVC_ATTR_FWMARK`, host byte order; set
+        /// by an nftables / iptables rule).
         mark: u32,
     },
 }

@@ -32,7 +32,7 @@ impl Driver {
 
     async fn on_link(&mut self, l: LinkState) {
         let ours = l.name.as_deref() == Some(self.cfg.interface.as_str());
-        match self.att.as_ref().map(|a| a.iface.index) {
+        match self.attach.att.as_ref().map(|a| a.iface.index) {
             None => {
                 if ours && !l.deleted {
                     self.try_attach().await;
@@ -55,7 +55,7 @@ impl Driver {
             Some(_) => {}
         }
         let mut changed = false;
-        for t in &mut self.tracked_links {
+        for t in &mut self.track.links {
             let same = t.index == Some(l.index) || l.name.as_deref() == Some(t.name.as_str());
             if same {
                 t.index = if l.deleted { None } else { Some(l.index) };
@@ -72,7 +72,7 @@ impl Driver {
 
     /// An address was added or removed on interface `index`.
     async fn on_address(&mut self, index: u32) {
-        let Some(att) = &self.att else {
+        let Some(att) = &self.attach.att else {
             // Perhaps the address we wait for (IPv6 link-local after link up, an IPv4 address
             // added late).
             self.try_attach().await;
@@ -106,19 +106,19 @@ impl Driver {
 
     /// A retry (timer, or a link / address event while detached).
     pub(super) async fn try_attach(&mut self) {
-        if self.att.is_some() {
+        if self.attach.att.is_some() {
             return;
         }
         match attach(&self.cfg) {
             Ok(a) => self.attached(a).await,
             Err(e) => {
                 let reason = attach_reason(&self.cfg, &e);
-                if self.attach_fault.as_deref() != Some(reason.as_str()) {
+                if self.attach.fault.as_deref() != Some(reason.as_str()) {
                     tracing::warn!(instance = %self.cfg.name, %reason,
                         "interface not usable yet: FAULT until it is (retried)");
                 }
-                self.attach_fault = Some(reason);
-                self.attach_retry.failed(Instant::now());
+                self.attach.fault = Some(reason);
+                self.attach.retry.failed(Instant::now());
                 self.counters.attach_failures += 1;
             }
         }
@@ -132,20 +132,20 @@ impl Driver {
         let src = a.src;
         tracing::info!(instance = %self.cfg.name, interface = %self.cfg.interface, index, %src,
             "interface attached");
-        self.att = Some(a);
-        self.attach_fault = None;
-        self.attach_retry.reset();
+        self.attach.att = Some(a);
+        self.attach.fault = None;
+        self.attach.retry.reset();
         if self.fsm.config().primary_address != src {
             let actions = self
                 .fsm
                 .handle(Event::PrimaryAddressChanged(src), self.now());
             self.execute(actions).await;
         }
-        if self.vip.want {
+        if self.vips.reconciler.want {
             // A re-created interface has none of our VIPs (adding is idempotent otherwise).
-            self.vip.unsettle();
+            self.vips.reconciler.unsettle();
             self.apply_vips().await;
-            self.garp.trigger(Instant::now());
+            self.vips.garp.trigger(Instant::now());
             self.garp_tick();
         } else {
             // Not Master: an interface that was there all along (the first attach failed for
@@ -171,30 +171,30 @@ impl Driver {
         // The state machine leaves Master first (VIP removal on the old index: ENODEV when it
         // is gone, which counts as done), then the sockets go.
         self.set_own_up(false).await;
-        self.att = None;
-        self.attach_fault = Some(reason);
-        self.attach_retry.reset();
-        self.attach_retry.failed(Instant::now());
-        if self.vip.want {
-            self.vip.interface_missing();
+        self.attach.att = None;
+        self.attach.fault = Some(reason);
+        self.attach.retry.reset();
+        self.attach.retry.failed(Instant::now());
+        if self.vips.reconciler.want {
+            self.vips.reconciler.interface_missing();
         }
     }
 
     async fn set_own_up(&mut self, up: bool) {
-        if up != self.own_up {
+        if up != self.attach.own_up {
             self.set_own_up_forced(up).await;
         }
     }
 
     /// Records the link state and tells the state machine (InterfaceUp / InterfaceDown).
     async fn set_own_up_forced(&mut self, up: bool) {
-        let changed = up != self.own_up;
-        self.own_up = up;
+        let changed = up != self.attach.own_up;
+        self.attach.own_up = up;
         if changed {
             tracing::info!(instance = %self.cfg.name, interface = %self.cfg.interface, up,
                 "interface link changed");
         }
-        if self.external.is_none() {
+        if self.own.external.is_none() {
             let ev = if up {
                 Event::InterfaceUp
             } else {

@@ -10,7 +10,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Driver, TrackedLink};
+use super::parts::{Attachment, Notifier, Outputs, Ownership, TrackedLink, Tracking, Vips};
+use super::Driver;
 use crate::config::{CheckConfig, InstanceConfig, RoleMode, TrackInterface};
 use crate::fsm::{self, Instance, State};
 use crate::net::garp::Announcer;
@@ -247,108 +248,157 @@ impl Driver {
             source,
         };
         validate(&cfg)?;
-        let v6 = cfg.vips.first().is_some_and(|v| v.addr.is_ipv6());
         let netlink = Netlink::open().map_err(net)?;
         // Subscribe before reading the initial link states so no change falls in between.
-        let links = LinkMonitor::open().map_err(net)?;
-        let mut attach_retry = AttachBackoff::new();
-        let mut attach_failures = 0;
-        let attempt = match attach(&cfg) {
-            Ok(a) => match netlink.link_state(a.iface.index).await {
-                Ok(l) => Ok((a, l.is_some_and(|l| l.up))),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        let (att, attach_fault, own_up) = match attempt {
-            Ok((a, up)) => (Some(a), None, up),
-            Err(e) => {
-                let reason = attach_reason(&cfg, &e);
-                tracing::warn!(instance = %cfg.name, %reason,
-                    "interface not usable yet: FAULT until it is (retried)");
-                attach_retry.failed(Instant::now());
-                attach_failures += 1;
-                (None, Some(reason), false)
-            }
-        };
-        let mut tracked_links = Vec::new();
-        for t in &cfg.track_interfaces {
-            tracked_links.push(track_link(&netlink, &cfg.name, t).await);
-        }
-        let (check_tasks, track_rx) = spawn_checks(&cfg.checks);
-        let fsm = Instance::new(fsm::Config {
-            vrid: cfg.vrid,
-            priority: cfg.priority,
-            advert_interval: cfg.advert_interval,
-            preempt: cfg.preempt,
-            preempt_delay: cfg.preempt_delay,
-            accept_mode: cfg.accept,
-            version: cfg.version,
-            primary_address: att.as_ref().map_or(placeholder(v6), |a| a.src),
-        });
-        let external = match cfg.role {
-            RoleMode::Vrrp => None,
-            RoleMode::External { .. } => Some(State::Backup),
-        };
-        let (fail_tx, notify_fail_rx) = mpsc::unbounded_channel();
-        let (notify_tx, notifier) = spawn_notifier(fail_tx);
-        let status = InstanceStatus {
-            name: cfg.name.clone(),
-            state: State::Initialize,
-            vips: cfg.vips.clone(),
-            vips_held: false,
-            master: None,
-            effective_priority: cfg.priority,
-            fault_reason: None,
-            last_transition: None,
-            counters: Counters::default(),
-        };
-        let (status_tx, _) = watch::channel(status);
-        let origin_wall = SystemTime::now();
-        let (role_tx, _) = watch::channel(Role {
-            state: State::Initialize,
-            vips_held: false,
-            since: origin_wall,
-            reason: TransitionReason::Created,
-        });
+        let monitor = LinkMonitor::open().map_err(net)?;
+        let (attach, attach_failures) = first_attach(&cfg, &netlink).await;
+        let track = start_tracking(&cfg, &netlink, monitor).await;
+        let fsm = state_machine(&cfg, attach.att.as_ref());
         Ok(Driver {
-            garp: GarpSchedule::new(cfg.garp.repeat, cfg.garp.interval, cfg.garp.refresh),
-            checks: vec![CheckState::Unknown; cfg.checks.len()],
             auth: auth(&cfg),
-            cfg,
-            att,
-            attach_fault,
-            attach_retry,
             fsm,
-            external,
             netlink,
-            links: Some(links),
-            own_up,
-            tracked_links,
-            check_tasks,
-            track_rx,
-            external_weight: 0,
-            track_fault: None,
             cmd_rx,
-            events,
-            status_tx,
-            origin: Instant::now(),
-            origin_wall,
-            role_tx,
-            role_since: origin_wall,
-            role_reason: TransitionReason::Created,
-            takeover: opts.takeover,
-            pending: None,
-            takeover_begin: false,
-            vip: VipReconciler::new(),
-            notify_tx: Some(notify_tx),
-            notifier: Some(notifier),
-            notify_fail_rx,
+            attach,
+            vips: Vips {
+                reconciler: VipReconciler::new(),
+                garp: GarpSchedule::new(cfg.garp.repeat, cfg.garp.interval, cfg.garp.refresh),
+            },
+            track,
+            notifier: start_notifier(),
+            own: Ownership {
+                external: match cfg.role {
+                    RoleMode::Vrrp => None,
+                    RoleMode::External { .. } => Some(State::Backup),
+                },
+                gate: opts.takeover,
+                pending: None,
+                begin: false,
+            },
+            out: outputs(&cfg, events),
             counters: Counters {
                 attach_failures,
                 ..Counters::default()
             },
-            last_transition: None,
+            cfg,
         })
+    }
+}
+
+/// The first attach attempt: attached (with the link's up state), or detached with the reason
+/// and a retry scheduled; and the failures to count (0 or 1).
+async fn first_attach(cfg: &InstanceConfig, netlink: &Netlink) -> (Attachment, u64) {
+    let mut retry = AttachBackoff::new();
+    let attempt = match attach(cfg) {
+        Ok(a) => match netlink.link_state(a.iface.index).await {
+            Ok(l) => Ok((a, l.is_some_and(|l| l.up))),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    match attempt {
+        Ok((a, up)) => (
+            Attachment {
+                att: Some(a),
+                fault: None,
+                retry,
+                own_up: up,
+            },
+            0,
+        ),
+        Err(e) => {
+            let reason = attach_reason(cfg, &e);
+            tracing::warn!(instance = %cfg.name, %reason,
+                "interface not usable yet: FAULT until it is (retried)");
+            retry.failed(Instant::now());
+            (
+                Attachment {
+                    att: None,
+                    fault: Some(reason),
+                    retry,
+                    own_up: false,
+                },
+                1,
+            )
+        }
+    }
+}
+
+/// Reads the tracked links' states and starts the checks (every check `Unknown` until its
+/// task reports).
+async fn start_tracking(cfg: &InstanceConfig, netlink: &Netlink, monitor: LinkMonitor) -> Tracking {
+    let mut links = Vec::new();
+    for t in &cfg.track_interfaces {
+        links.push(track_link(netlink, &cfg.name, t).await);
+    }
+    let (tasks, rx) = spawn_checks(&cfg.checks);
+    Tracking {
+        monitor: Some(monitor),
+        links,
+        checks: vec![CheckState::Unknown; cfg.checks.len()],
+        tasks,
+        rx,
+        external_weight: 0,
+        fault: None,
+    }
+}
+
+/// The state machine, with the attached source as its primary address (a placeholder of the
+/// family while detached).
+fn state_machine(cfg: &InstanceConfig, att: Option<&Attached>) -> Instance {
+    let v6 = cfg.vips.first().is_some_and(|v| v.addr.is_ipv6());
+    Instance::new(fsm::Config {
+        vrid: cfg.vrid,
+        priority: cfg.priority,
+        advert_interval: cfg.advert_interval,
+        preempt: cfg.preempt,
+        preempt_delay: cfg.preempt_delay,
+        accept_mode: cfg.accept,
+        version: cfg.version,
+        primary_address: att.map_or(placeholder(v6), |a| a.src),
+    })
+}
+
+fn start_notifier() -> Notifier {
+    let (fail_tx, failures) = mpsc::unbounded_channel();
+    let (tx, task) = spawn_notifier(fail_tx);
+    Notifier {
+        tx: Some(tx),
+        task: Some(task),
+        failures,
+    }
+}
+
+/// The status and role channels with their first values (Initialize, no VIPs held), and the
+/// time origin.
+fn outputs(cfg: &InstanceConfig, events: broadcast::Sender<InstanceEvent>) -> Outputs {
+    let status = InstanceStatus {
+        name: cfg.name.clone(),
+        state: State::Initialize,
+        vips: cfg.vips.clone(),
+        vips_held: false,
+        master: None,
+        effective_priority: cfg.priority,
+        fault_reason: None,
+        last_transition: None,
+        counters: Counters::default(),
+    };
+    let (status, _) = watch::channel(status);
+    let origin_wall = SystemTime::now();
+    let (role, _) = watch::channel(Role {
+        state: State::Initialize,
+        vips_held: false,
+        since: origin_wall,
+        reason: TransitionReason::Created,
+    });
+    Outputs {
+        events,
+        status,
+        role,
+        role_since: origin_wall,
+        role_reason: TransitionReason::Created,
+        last_transition: None,
+        origin: Instant::now(),
+        origin_wall,
     }
 }

@@ -1,63 +1,16 @@
-//! Role-driven ownership (claim/release) and everything published about the instance:
-//! transitions on the events stream, notify commands, the status watch.
+//! Everything published about the instance: transitions on the events stream, notify commands,
+//! the status and role watches.
 
-use super::{Driver, FENCE_TIMEOUT};
-use crate::config::RoleMode;
+use super::Driver;
 use crate::fsm::{State, Transition};
-use crate::runner::effects::{run_fence, NotifyJob};
-use crate::runner::{Error, InstanceEvent, InstanceStatus, Role, TransitionInfo, TransitionReason};
+use crate::runner::effects::NotifyJob;
+use crate::runner::{InstanceEvent, InstanceStatus, Role, TransitionInfo, TransitionReason};
 use crate::time::Timestamp;
-use tokio::time::Instant;
 
 impl Driver {
-    pub(super) async fn claim(&mut self) -> Result<(), Error> {
-        let Some(state) = self.external else {
-            return Err(Error::NotExternal(self.cfg.name.clone()));
-        };
-        if state == State::Master {
-            return Ok(());
-        }
-        if let Some(reason) = &self.attach_fault {
-            return Err(Error::Fault {
-                instance: self.cfg.name.clone(),
-                reason: reason.clone(),
-            });
-        }
-        if let RoleMode::External { fence: Some(f) } = &self.cfg.role {
-            if let Err(detail) = run_fence(f, FENCE_TIMEOUT).await {
-                tracing::warn!(instance = %self.cfg.name, %detail, "fence failed: VIP not taken");
-                return Err(Error::FenceFailed {
-                    instance: self.cfg.name.clone(),
-                    detail,
-                });
-            }
-        }
-        self.vip.set_want(true);
-        self.apply_vips().await;
-        self.garp.trigger(Instant::now());
-        self.garp_tick();
-        self.external = Some(State::Master);
-        self.publish_transition(state, State::Master, TransitionReason::Claimed, self.now());
-        Ok(())
-    }
-
-    pub(super) async fn release(&mut self) -> Result<(), Error> {
-        let Some(state) = self.external else {
-            return Err(Error::NotExternal(self.cfg.name.clone()));
-        };
-        self.garp.stop();
-        self.vip.set_want(false);
-        self.apply_vips().await;
-        if state != State::Backup {
-            self.external = Some(State::Backup);
-            self.publish_transition(state, State::Backup, TransitionReason::Released, self.now());
-        }
-        Ok(())
-    }
-
     pub(super) fn on_transition(&mut self, t: Transition) {
         if t.to != State::Master {
-            self.garp.stop();
+            self.vips.garp.stop();
         }
         self.publish_transition(t.from, t.to, TransitionReason::Vrrp(t.reason), t.at);
     }
@@ -73,14 +26,14 @@ impl Driver {
         let info = TransitionInfo {
             from,
             to,
-            reason: reason.clone(),
-            at: self.origin_wall + at.since_origin(),
+            reason: why,
+            at: self.out.origin_wall + at.since_origin(),
         };
-        self.role_since = info.at;
-        self.role_reason = why;
+        self.out.role_since = info.at;
+        self.out.role_reason = why;
         tracing::info!(instance = %self.cfg.name, %from, %to, %reason, "state change");
-        self.last_transition = Some(info.clone());
-        let _ = self.events.send(InstanceEvent::Transition {
+        self.out.last_transition = Some(info.clone());
+        let _ = self.out.events.send(InstanceEvent::Transition {
             instance: self.cfg.name.clone(),
             transition: info,
         });
@@ -98,7 +51,7 @@ impl Driver {
     }
 
     pub(super) fn notify(&self, command: String, state: &str, from: &str, reason: &str) {
-        let Some(tx) = &self.notify_tx else { return };
+        let Some(tx) = &self.notifier.tx else { return };
         let prio = self.fsm.priority().to_string();
         let _ = tx.send(NotifyJob {
             command,
@@ -118,7 +71,7 @@ impl Driver {
     }
 
     pub(super) fn publish(&self) {
-        let state = match (self.external, &self.attach_fault) {
+        let state = match (self.own.external, &self.attach.fault) {
             // Role-driven and no interface: nothing can be claimed, say so.
             (Some(_), Some(_)) => State::Fault,
             (Some(s), None) => s,
@@ -126,19 +79,19 @@ impl Driver {
         };
         let fault_reason = if state != State::Fault {
             None
-        } else if let Some(r) = &self.attach_fault {
+        } else if let Some(r) = &self.attach.fault {
             Some(r.clone())
-        } else if !self.own_up {
+        } else if !self.attach.own_up {
             Some(format!("interface {} is down", self.cfg.interface))
         } else {
-            self.track_fault.clone()
+            self.track.fault.clone()
         };
-        let master = match (self.external, state) {
-            (Some(State::Master), _) => self.att.as_ref().map(|a| a.src),
+        let master = match (self.own.external, state) {
+            (Some(State::Master), _) => self.attach.att.as_ref().map(|a| a.src),
             (Some(_), _) => None,
             (None, _) => self.fsm.master_address(),
         };
-        let vips_held = self.vip.want && self.vip.settled;
+        let vips_held = self.vips.reconciler.want && self.vips.reconciler.settled;
         let status = InstanceStatus {
             name: self.cfg.name.clone(),
             state,
@@ -147,10 +100,10 @@ impl Driver {
             master,
             effective_priority: self.fsm.priority(),
             fault_reason,
-            last_transition: self.last_transition.clone(),
+            last_transition: self.out.last_transition.clone(),
             counters: self.counters.clone(),
         };
-        self.status_tx.send_if_modified(|s| {
+        self.out.status.send_if_modified(|s| {
             if *s == status {
                 false
             } else {
@@ -162,10 +115,10 @@ impl Driver {
         let role = Role {
             state,
             vips_held,
-            since: self.role_since,
-            reason: self.role_reason,
+            since: self.out.role_since,
+            reason: self.out.role_reason,
         };
-        self.role_tx.send_if_modified(|r| {
+        self.out.role.send_if_modified(|r| {
             if *r == role {
                 false
             } else {

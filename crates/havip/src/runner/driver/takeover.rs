@@ -41,15 +41,15 @@ pub(super) async fn outcome(p: &mut Option<Pending>) -> Outcome {
 impl Driver {
     /// Entered Master under a gate: publish the role (Master, VIPs not held) and ask the owner.
     pub(super) async fn begin_takeover(&mut self) {
-        let Some(gate) = self.takeover.clone() else {
+        let Some(gate) = self.own.gate.clone() else {
             return;
         };
-        self.pending = None;
+        self.own.pending = None;
         self.publish();
         let (ack, rx) = oneshot::channel();
         let req = TakeoverRequest {
             instance: self.cfg.name.clone(),
-            since: self.role_since,
+            since: self.out.role_since,
             ack,
         };
         if gate.requests.send(req).is_err() {
@@ -60,7 +60,7 @@ impl Driver {
         }
         tracing::info!(instance = %self.cfg.name, timeout = ?gate.timeout,
             "takeover: waiting for the owner before adding the VIPs");
-        self.pending = Some(Pending {
+        self.own.pending = Some(Pending {
             deadline: Instant::now() + gate.timeout,
             ack: rx,
         });
@@ -68,7 +68,7 @@ impl Driver {
 
     /// The wait is over (answer, dropped request or timeout): add the VIPs and announce them.
     pub(super) async fn finish_takeover(&mut self, o: Outcome) {
-        self.pending = None;
+        self.own.pending = None;
         if self.fsm.state() != State::Master {
             // Leaving Master cancels the wait first; never add VIPs outside Master.
             return;
@@ -79,19 +79,19 @@ impl Driver {
             Outcome::Dropped => tracing::warn!(instance = %self.cfg.name,
                 "takeover: the owner dropped the request unanswered; adding the VIPs"),
             Outcome::TimedOut => tracing::warn!(instance = %self.cfg.name,
-                timeout = ?self.takeover.as_ref().map(|g| g.timeout),
+                timeout = ?self.own.gate.as_ref().map(|g| g.timeout),
                 "takeover: the owner did not answer in time; adding the VIPs anyway"),
         }
-        self.vip.set_want(true);
+        self.vips.reconciler.set_want(true);
         self.apply_vips().await;
-        self.garp.trigger(Instant::now());
+        self.vips.garp.trigger(Instant::now());
         self.garp_tick();
     }
 
     /// Left Master (or stopping) while waiting: the request is cancelled, no VIP is added.
     pub(super) fn cancel_takeover(&mut self) {
-        self.takeover_begin = false;
-        if self.pending.take().is_some() {
+        self.own.begin = false;
+        if self.own.pending.take().is_some() {
             tracing::info!(instance = %self.cfg.name,
                 "takeover: cancelled (left Master before the owner answered)");
         }

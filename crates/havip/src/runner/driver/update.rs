@@ -6,7 +6,8 @@
 use tokio::time::Instant;
 
 use super::open::{spawn_checks, track_link};
-use super::{Driver, TrackedLink};
+use super::parts::TrackedLink;
+use super::Driver;
 use crate::config::InstanceConfig;
 use crate::runner::Error;
 use crate::track::CheckState;
@@ -26,8 +27,8 @@ impl Driver {
         tracing::info!(instance = %self.cfg.name, "configuration updated in place");
         if new.garp != self.cfg.garp {
             // Refreshes re-arm from now while the VIPs are up; a running burst is not extended.
-            let active = self.vip.want;
-            self.garp.reconfigure(
+            let active = self.vips.reconciler.want;
+            self.vips.garp.reconfigure(
                 new.garp.repeat,
                 new.garp.interval,
                 new.garp.refresh,
@@ -36,7 +37,7 @@ impl Driver {
             );
         }
         if new.checks != self.cfg.checks {
-            for h in self.check_tasks.drain(..) {
+            for h in self.track.tasks.drain(..) {
                 h.abort();
             }
             // A check whose probe did not change keeps its state until its new task reports.
@@ -47,20 +48,20 @@ impl Driver {
                     self.cfg
                         .checks
                         .iter()
-                        .zip(&self.checks)
+                        .zip(&self.track.checks)
                         .find(|(old, _)| old.check == c.check)
                         .map_or(CheckState::Unknown, |(_, st)| st.clone())
                 })
                 .collect();
             let (tasks, rx) = spawn_checks(&new.checks);
-            self.check_tasks = tasks;
-            self.track_rx = rx;
-            self.checks = states;
+            self.track.tasks = tasks;
+            self.track.rx = rx;
+            self.track.checks = states;
         }
         if new.track_interfaces != self.cfg.track_interfaces {
             let mut links = Vec::new();
             for t in &new.track_interfaces {
-                let known = self.tracked_links.iter().find(|l| l.name == t.name);
+                let known = self.track.links.iter().find(|l| l.name == t.name);
                 links.push(match known {
                     Some(l) => TrackedLink {
                         name: l.name.clone(),
@@ -71,7 +72,7 @@ impl Driver {
                     None => track_link(&self.netlink, &self.cfg.name, t).await,
                 });
             }
-            self.tracked_links = links;
+            self.track.links = links;
         }
         self.cfg = new;
         // The base priority, the checks and the links decide the effective priority or FAULT.
