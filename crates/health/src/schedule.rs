@@ -36,6 +36,36 @@ pub fn next_run(phase: Instant, interval: Duration, after: Instant) -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `next_run` is the first slot strictly after `after` (or the phase before it).
+        #[test]
+        fn next_run_law(interval_ms in 1u64..10_000, late_ms in -20_000i64..100_000) {
+            let phase = Instant::now() + Duration::from_secs(100);
+            let interval = Duration::from_millis(interval_ms);
+            let after = if late_ms < 0 {
+                phase - Duration::from_millis(late_ms.unsigned_abs())
+            } else {
+                phase + Duration::from_millis(late_ms.unsigned_abs())
+            };
+            let next = next_run(phase, interval, after);
+            if after < phase {
+                prop_assert_eq!(next, phase);
+            } else {
+                prop_assert!(next > after);
+                prop_assert!(next - after <= interval);
+                prop_assert_eq!((next - phase).as_nanos() % interval.as_nanos(), 0);
+            }
+        }
+
+        /// Every offset is inside the interval.
+        #[test]
+        fn offsets_inside_the_interval(n in any::<u64>(), interval_ms in 1u64..100_000) {
+            let interval = Duration::from_millis(interval_ms);
+            prop_assert!(first_offset(n, interval) < interval);
+        }
+    }
 
     #[test]
     fn ten_thousand_probes_spread_over_one_second() {

@@ -242,3 +242,52 @@ pub struct ExecCheck {
     /// The command line, given to `sh -c`.
     pub command: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn timing_is_part_of_the_key() {
+        let a = CheckSpec::new(CheckKind::Tcp);
+        let mut b = a.clone();
+        let set: HashSet<CheckSpec> = [a.clone(), b.clone()].into_iter().collect();
+        assert_eq!(set.len(), 1);
+        b.rise = 2;
+        let set: HashSet<CheckSpec> = [a.clone(), b].into_iter().collect();
+        assert_eq!(set.len(), 2);
+        let mut c = a.clone();
+        c.interval = Duration::ZERO;
+        assert_eq!(c.effective_interval(), MIN_INTERVAL);
+        assert_eq!(a.effective_interval(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn names_and_ranges() {
+        let mut h = HttpCheck::get("/");
+        assert_eq!(CheckKind::Http(h.clone()).name(), "http");
+        h.tls = Some(TlsSpec {
+            verify: TlsVerify::Off,
+            sni: None,
+        });
+        assert_eq!(CheckKind::Http(h).name(), "https");
+        assert_eq!(StatusRange::SUCCESS.to_string(), "200-299");
+        assert_eq!(StatusRange::exactly(204).to_string(), "204");
+        assert!(StatusRange::SUCCESS.contains(200) && StatusRange::SUCCESS.contains(299));
+        assert!(!StatusRange::SUCCESS.contains(199) && !StatusRange::SUCCESS.contains(300));
+    }
+
+    proptest! {
+        #[test]
+        fn connect_overrides(ip: [u8; 4], port: u16, oip: Option<[u8; 4]>, oport: Option<u16>) {
+            let target = SocketAddr::from((ip, port));
+            let mut s = CheckSpec::new(CheckKind::Tcp);
+            s.connect = Connect { address: oip.map(IpAddr::from), port: oport };
+            let c = s.connect_addr(target);
+            prop_assert_eq!(c.ip(), oip.map(IpAddr::from).unwrap_or(target.ip()));
+            prop_assert_eq!(c.port(), oport.unwrap_or(port));
+        }
+    }
+}
