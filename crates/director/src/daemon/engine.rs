@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use havip::fsm::State as VrrpState;
@@ -33,7 +34,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::drains::Drains;
 use crate::config::{Config, VirtualService};
-use crate::desired::{self, AllUp, Desired, Overrides, ServiceInput};
+use crate::desired::{self, Desired, HealthMap, Overrides, ServiceInput};
 use crate::gate::{Action, Event, Gate, GateConfig, Outcome, Role, Ticket};
 use crate::reconcile::{self, DrainState, Owned};
 use crate::state::{
@@ -52,6 +53,7 @@ enum Msg {
         reply: oneshot::Sender<Result<(), String>>,
     },
     Stop(oneshot::Sender<()>),
+    Health(Arc<HealthMap>),
 }
 
 /// The daemon's handle on the engine task.
@@ -85,6 +87,11 @@ impl EngineHandle {
             .map_err(|_| "the IPVS engine has stopped".to_string())?;
         rx.await
             .map_err(|_| "the IPVS engine has stopped".to_string())?
+    }
+
+    /// A new health view (`daemon::health`): instances whose desired table changes reconcile.
+    pub fn health(&self, view: Arc<HealthMap>) {
+        let _ = self.tx.send(Msg::Health(view));
     }
 
     /// Asks every gate to stop; resolves once each has withdrawn what it owns (the VIPs must be
@@ -203,6 +210,7 @@ pub fn start(
         stop_waiters: Vec::new(),
         state_tx,
         kernel_set: false,
+        health: Arc::new(super::health::initial_view(cfg)),
     };
     for (s, d) in engine.drains.iter() {
         engine.overrides.drain(*s, *d);
@@ -237,6 +245,8 @@ struct Engine {
     state_tx: watch::Sender<IpvsState>,
     /// Timeouts and sysctls written (once, at the first programming).
     kernel_set: bool,
+    /// The real servers' health (`daemon::health`).
+    health: Arc<HealthMap>,
 }
 
 impl Engine {
@@ -329,6 +339,18 @@ impl Engine {
                 let r = self.drain(&service, &real_server, on);
                 let _ = reply.send(r);
             }
+            Msg::Health(view) => {
+                let before = self.desired();
+                self.health = view;
+                let after = self.desired();
+                let names: Vec<String> = self.gates.keys().cloned().collect();
+                for name in names {
+                    if before.for_instances(&[&name]) != after.for_instances(&[&name]) {
+                        self.triggers.insert(name.clone(), Trigger::Health);
+                        self.feed(&name, Event::DesiredChanged);
+                    }
+                }
+            }
             Msg::Stop(done) => {
                 self.stop_waiters.push(done);
                 let names: Vec<String> = self.gates.keys().cloned().collect();
@@ -399,7 +421,7 @@ impl Engine {
     }
 
     fn desired(&self) -> Desired {
-        desired::build(&self.inputs, &self.overrides, &AllUp)
+        desired::build(&self.inputs, &self.overrides, &*self.health)
     }
 
     async fn worker(&mut self) -> Result<WorkerHandle, String> {
