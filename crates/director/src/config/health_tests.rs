@@ -186,3 +186,28 @@ fn quorum_needs_quorum_down_and_the_reverse() {
         "{e}"
     );
 }
+
+#[test]
+fn a_portless_real_server_needs_a_connect_port() {
+    let text = "\
+instances:
+  - {name: edge, interface: eth0, virtual_router_id: 9, virtual_ipaddress: [192.0.2.10]}
+virtual_servers:
+  - instance: edge
+    fwmark: 10
+    persistence_timeout: 5m
+    checks: [{kind: tcp}]
+    real_servers:
+      - {address: 10.2.0.11}
+      - {address: 10.2.0.12, checks: [{kind: tcp, connect_port: 443}, {kind: exec, command: x}]}
+";
+    let e = parse(Path::new("t.yaml"), text.as_bytes())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("t.yaml:9:19: real server 10.2.0.11 has port 0 (every port): its tcp check needs `connect_port:`"),
+        "{e}"
+    );
+}

@@ -203,11 +203,25 @@ pub(super) fn real_servers(
                 );
             } else {
                 seen.insert(dest.key(), pos(&rs.value.address));
+                let checks = checks.unwrap_or_else(|| service_checks.to_vec());
+                let portless = checks.iter().find(|c| {
+                    dest.port == 0
+                        && c.connect.port.is_none()
+                        && !matches!(c.kind, health::CheckKind::Exec(_))
+                });
+                if let Some(c) = portless {
+                    cx.err(
+                        &rs.value.address,
+                        format!(
+                            "real server {} has port 0 (every port): its {} check needs `connect_port:`",
+                            dest.addr,
+                            c.kind.name()
+                        ),
+                        "add `connect_port: 80` (the port to probe) to the check",
+                    );
+                }
                 if cx.diags.len() == before {
-                    out.push(RealServer {
-                        dest,
-                        checks: checks.unwrap_or_else(|| service_checks.to_vec()),
-                    });
+                    out.push(RealServer { dest, checks });
                 }
             }
         }
