@@ -22,11 +22,6 @@
 //! Duplicates (the config validator rejects them): the first service with a key wins, and within
 //! a service the first real server with a key wins.
 
-#![allow(
-    dead_code,
-    reason = "health views (HealthMap, Down/Unknown, OnDown::Remove) wait for the health checks (issue 18)"
-)]
-
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use ipvs::{DestKey, Destination, Service, ServiceKey};
@@ -50,11 +45,14 @@ pub struct ServiceInput {
 impl ServiceInput {
     /// A configured virtual service as [`build`] reads it.
     pub fn of(v: &crate::config::VirtualService) -> Self {
-        ServiceInput::new(
+        let mut input = ServiceInput::new(
             v.instance.clone(),
             v.service.clone(),
             v.real_servers.iter().map(|r| r.dest.clone()).collect(),
-        )
+        );
+        input.on_down = v.on_down;
+        input.sorry_server = v.sorry_server.clone();
+        input
     }
 
     /// A service with the defaults: [`OnDown::Inhibit`], no sorry server.
@@ -119,7 +117,7 @@ impl HealthView for AllUp {
 }
 
 /// A health view held as a map: anything not set is [`Health::Unknown`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HealthMap {
     states: HashMap<(ServiceKey, DestKey), Health>,
     adopted: HashSet<(ServiceKey, DestKey)>,
@@ -171,11 +169,6 @@ impl Overrides {
     /// True when `dest` of `service` is drained.
     pub fn is_drained(&self, service: &ServiceKey, dest: &DestKey) -> bool {
         self.drained.contains(&(*service, *dest))
-    }
-
-    /// Every drained (service, real server), in key order.
-    pub fn iter(&self) -> impl Iterator<Item = &(ServiceKey, DestKey)> {
-        self.drained.iter()
     }
 }
 
@@ -241,6 +234,7 @@ impl Desired {
         self.services.keys()
     }
 
+    #[cfg(test)]
     /// The number of services.
     pub fn len(&self) -> usize {
         self.services.len()
@@ -263,14 +257,7 @@ impl Desired {
         }
     }
 
-    /// The keys of one instance's services (what a withdraw of that instance removes).
-    pub fn keys_of<'a>(&'a self, instance: &'a str) -> impl Iterator<Item = &'a ServiceKey> + 'a {
-        self.services
-            .iter()
-            .filter(move |(_, s)| s.instance == instance)
-            .map(|(k, _)| k)
-    }
-
+    #[cfg(test)]
     /// Adds a service with these real servers as given (no health, no drains): for tests and
     /// for callers that already decided the weights.
     pub fn insert(&mut self, instance: &str, service: Service, dests: Vec<Destination>) {
@@ -519,7 +506,10 @@ mod tests {
         assert_eq!(weights(&d, 80), [(1, 1, WeightReason::Configured)]);
         let only_b = d.for_instances(&["b"]);
         assert_eq!(only_b.keys().copied().collect::<Vec<_>>(), [svc(443).key]);
-        assert_eq!(d.keys_of("a").copied().collect::<Vec<_>>(), [svc(80).key]);
+        assert_eq!(
+            d.for_instances(&["a"]).keys().copied().collect::<Vec<_>>(),
+            [svc(80).key]
+        );
         assert!(d.for_instances(&[]).is_empty());
     }
 }

@@ -14,6 +14,7 @@ mod plan;
 mod reconcile;
 mod state;
 mod status;
+mod status_health;
 mod target;
 
 fn main() -> std::process::ExitCode {

@@ -65,6 +65,8 @@ pub enum Trigger {
     Reload,
     /// An operator drained or undrained a real server.
     Drain,
+    /// A real server's health changed (issue 18).
+    Health,
     /// A retry after a failure.
     Retry,
     /// This node left Master (remove what we own after the VIP is gone).
@@ -79,6 +81,7 @@ impl Trigger {
             Trigger::Drift => "drift",
             Trigger::Reload => "reload",
             Trigger::Drain => "drain",
+            Trigger::Health => "health",
             Trigger::Retry => "retry",
             Trigger::Withdraw => "withdraw",
         }

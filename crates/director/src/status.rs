@@ -38,6 +38,10 @@ pub struct StatusDoc {
     pub config: String,
     /// One entry per instance, in file order.
     pub instances: Vec<InstanceView>,
+    /// Every health-checked real server (issue 18), in configuration order; absent from older
+    /// daemons.
+    #[serde(default)]
+    pub health: Vec<crate::status_health::RealServerHealth>,
 }
 
 /// One instance as `director status` shows it.
@@ -310,6 +314,11 @@ pub fn client_status(socket: &Path, json: bool) -> ExitCode {
             println!();
             print!("{services}");
         }
+        let health = crate::status_health::render(&doc.health, now);
+        if !health.is_empty() {
+            println!();
+            print!("{health}");
+        }
     }
     ExitCode::SUCCESS
 }
@@ -477,7 +486,7 @@ pub fn render_services(doc: &StatusDoc, now_ms: u64) -> String {
 }
 
 /// Rows as left-aligned columns, two spaces apart, trailing blanks trimmed.
-fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+pub(crate) fn columns<const N: usize>(rows: &[[String; N]]) -> String {
     let mut widths = [0usize; N];
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r.iter()) {
@@ -501,7 +510,7 @@ fn columns<const N: usize>(rows: &[[String; N]]) -> String {
 }
 
 /// `1.5s`, `3m20s`, `2h5m`.
-fn ago(ms: u64) -> String {
+pub(crate) fn ago(ms: u64) -> String {
     let s = ms / 1000;
     if s < 60 {
         format!("{}.{}s", s, (ms % 1000) / 100)
@@ -540,6 +549,7 @@ mod tests {
                 }),
                 ipvs: None,
             }],
+            health: Vec::new(),
         }
     }
 

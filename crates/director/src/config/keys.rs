@@ -29,6 +29,9 @@ enum Section {
     Ipvs,
     Timeouts,
     SyncDaemon,
+    HealthCheck,
+    SorryServer,
+    QuorumDown,
     /// Not a mapping of the schema (lists of scalars, values).
     Any,
 }
@@ -80,6 +83,11 @@ const VIRTUAL_SERVER: &[&str] = &[
     "forwarding",
     "tunnel",
     "real_servers",
+    "checks",
+    "on_down",
+    "sorry_server",
+    "quorum",
+    "quorum_down",
 ];
 const REAL_SERVER: &[&str] = &[
     "address",
@@ -89,7 +97,32 @@ const REAL_SERVER: &[&str] = &[
     "tunnel",
     "upper_threshold",
     "lower_threshold",
+    "checks",
 ];
+const HEALTH_CHECK: &[&str] = &[
+    "kind",
+    "interval",
+    "timeout",
+    "rise",
+    "fall",
+    "connect_address",
+    "connect_port",
+    "path",
+    "host",
+    "status",
+    "body_contains",
+    "verify",
+    "ca_file",
+    "sni",
+    "query",
+    "query_type",
+    "rcode",
+    "send",
+    "expect",
+    "command",
+];
+const SORRY_SERVER: &[&str] = &["address", "port", "weight", "forwarding"];
+const QUORUM_DOWN: &[&str] = &["priority_decrease", "fault"];
 const TUNNEL: &[&str] = &["type", "port", "checksum"];
 const IPVS: &[&str] = &[
     "timeouts",
@@ -128,6 +161,9 @@ impl Section {
             Section::Ipvs => IPVS,
             Section::Timeouts => TIMEOUTS,
             Section::SyncDaemon => SYNC_DAEMON,
+            Section::HealthCheck => HEALTH_CHECK,
+            Section::SorryServer => SORRY_SERVER,
+            Section::QuorumDown => QUORUM_DOWN,
             Section::Any => return None,
         })
     }
@@ -148,6 +184,11 @@ impl Section {
             (Section::VirtualServer | Section::RealServer, "tunnel") => {
                 (Section::Tunnel, Section::Any)
             }
+            (Section::VirtualServer | Section::RealServer, "checks") => {
+                (Section::Any, Section::HealthCheck)
+            }
+            (Section::VirtualServer, "sorry_server") => (Section::SorryServer, Section::Any),
+            (Section::VirtualServer, "quorum_down") => (Section::QuorumDown, Section::Any),
             (Section::Ipvs, "timeouts") => (Section::Timeouts, Section::Any),
             (Section::Ipvs, "sync_daemon") => (Section::SyncDaemon, Section::Any),
             _ => (Section::Any, Section::Any),
@@ -284,9 +325,14 @@ fn keepalived_service(k: &str) -> Option<&'static str> {
         "tun_type" | "tun_port" | "tun_flags" => {
             "use `tunnel: {type: gue, port: 6080, checksum: csum}`"
         }
-        "delay_loop" | "sorry_server" | "quorum" | "hysteresis" | "alpha" | "omega"
-        | "inhibit_on_failure" | "virtualhost" | "TCP_CHECK" | "HTTP_GET" | "SSL_GET"
-        | "MISC_CHECK" => "not supported yet: real-server health checks come in a later release",
+        "delay_loop" => "keepalived's `delay_loop` is each check's `interval` here (`checks:`)",
+        "inhibit_on_failure" => "keepalived's `inhibit_on_failure` is `on_down: inhibit` here",
+        "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "DNS_CHECK" | "UDP_CHECK" | "MISC_CHECK" => {
+            "use `checks: [{kind: tcp|http|https|dns|udp|exec, ...}]`"
+        }
+        "hysteresis" | "alpha" | "omega" | "virtualhost" => {
+            "not supported: see `quorum_down:` and the checks' `rise`/`fall`, `host`"
+        }
         _ => return None,
     })
 }
@@ -430,7 +476,7 @@ instances:
     fn key_lists_match_the_schema() {
         use crate::config::schema::*;
         use crate::config::schema_ipvs::*;
-        let cases: [(Vec<&str>, &[&str]); 14] = [
+        let cases: [(Vec<&str>, &[&str]); 17] = [
             (fields::<RawConfig>(), TOP),
             (fields::<RawGlobal>(), GLOBAL),
             (fields::<RawInstance>(), INSTANCE),
@@ -445,6 +491,9 @@ instances:
             (fields::<RawIpvs>(), IPVS),
             (fields::<RawTimeouts>(), TIMEOUTS),
             (fields::<RawSyncDaemon>(), SYNC_DAEMON),
+            (fields::<RawHealthCheck>(), HEALTH_CHECK),
+            (fields::<RawSorryServer>(), SORRY_SERVER),
+            (fields::<RawQuorumDown>(), QUORUM_DOWN),
         ];
         for (i, (serde_has, ours)) in cases.iter().enumerate() {
             assert_eq!(&serde_has[..], *ours, "case {i}");

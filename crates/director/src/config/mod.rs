@@ -11,12 +11,14 @@
 //! Every error is a [`Diagnostic`] printed as `FILE:LINE:COL: what is wrong (how to fix)`.
 
 pub mod duration;
+mod health_checks;
 mod ipvs_settings;
 mod keys;
 pub mod load;
 pub mod model;
 mod real_servers;
 mod schema;
+mod schema_health;
 mod schema_ipvs;
 mod services;
 mod track;
@@ -101,5 +103,7 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+#[cfg(test)]
+mod health_tests;
 #[cfg(test)]
 mod ipvs_model_tests;

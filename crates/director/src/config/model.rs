@@ -36,6 +36,32 @@ pub struct VirtualService {
     pub real_servers: Vec<RealServer>,
     /// 1-based line of the entry in the file, for messages (`plan`, logs).
     pub line: u64,
+    /// What a real server that is not up gets (`on_down:`, default inhibit).
+    pub on_down: crate::desired::OnDown,
+    /// The real server used while no configured one takes new connections (`sorry_server:`).
+    /// Not health-checked.
+    pub sorry_server: Option<ipvs::Destination>,
+    /// The minimum healthy weight and what losing it does (`quorum:`, `quorum_down:`).
+    pub quorum: Option<Quorum>,
+}
+
+/// A service's quorum: while the configured weights of its healthy real servers add up to less
+/// than `min_weight`, this director gives way to its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quorum {
+    /// Minimum sum of the configured weights of the real servers that are up (1..).
+    pub min_weight: u64,
+    /// What the service's instance does while the quorum is lost.
+    pub on_lost: QuorumDown,
+}
+
+/// What losing a quorum does to the service's VRRP instance (through havip's external weight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuorumDown {
+    /// Lower the instance's priority by this much (1..254): the peer, if higher, takes over.
+    PriorityDecrease(u8),
+    /// The instance goes to FAULT (gives up its VIPs whatever the peer's priority).
+    Fault,
 }
 
 /// One real server of a virtual service.
@@ -45,6 +71,8 @@ pub struct RealServer {
     /// DR and tunnel, 0 for DR/tunnel of a fwmark service), forwarding, weight 0..65535,
     /// thresholds (lower <= upper), tunnel settings. Counters are 0 and `stats` is `None`.
     pub dest: ipvs::Destination,
+    /// Its health checks (its own `checks:`, else the service's); empty: always up.
+    pub checks: Vec<health::CheckSpec>,
 }
 
 /// Default of `ipvs: verify_interval`.

@@ -10,7 +10,7 @@ use ipvs::{
 use serde_saphyr::Spanned;
 
 use super::model::RealServer;
-use super::schema_ipvs::{RawRealServer, RawTunnel, RawVirtualServer};
+use super::schema_ipvs::{RawRealServer, RawSorryServer, RawTunnel, RawVirtualServer};
 use super::validate::{pos, Cx};
 
 /// Forwarding of a real server that names none and whose service names none: direct routing,
@@ -179,13 +179,19 @@ pub(super) fn real_servers(
     key: Option<&ServiceKey>,
     d: &Defaults,
     sync: bool,
+    service_checks: &[health::CheckSpec],
 ) -> Vec<RealServer> {
     let list = raw.real_servers.as_ref().map_or(&[][..], |l| &l.value[..]);
     let mut seen: HashMap<DestKey, (u64, u64)> = HashMap::with_capacity(list.len());
     let mut out = Vec::with_capacity(list.len());
     for rs in list {
         let before = cx.diags.len();
-        if let Some(dest) = real_server(cx, rs, key, d, sync) {
+        let checks = rs
+            .value
+            .checks
+            .as_ref()
+            .map(|c| super::health_checks::checks(cx, c));
+        if let Some(dest) = real_server(cx, &rs.value, key, d, sync) {
             if let Some((l, c)) = seen.get(&dest.key()) {
                 cx.err(
                     &rs.value.address,
@@ -197,8 +203,25 @@ pub(super) fn real_servers(
                 );
             } else {
                 seen.insert(dest.key(), pos(&rs.value.address));
+                let checks = checks.unwrap_or_else(|| service_checks.to_vec());
+                let portless = checks.iter().find(|c| {
+                    dest.port == 0
+                        && c.connect.port.is_none()
+                        && !matches!(c.kind, health::CheckKind::Exec(_))
+                });
+                if let Some(c) = portless {
+                    cx.err(
+                        &rs.value.address,
+                        format!(
+                            "real server {} has port 0 (every port): its {} check needs `connect_port:`",
+                            dest.addr,
+                            c.kind.name()
+                        ),
+                        "add `connect_port: 80` (the port to probe) to the check",
+                    );
+                }
                 if cx.diags.len() == before {
-                    out.push(RealServer { dest });
+                    out.push(RealServer { dest, checks });
                 }
             }
         }
@@ -208,13 +231,12 @@ pub(super) fn real_servers(
 
 fn real_server(
     cx: &mut Cx,
-    rs: &Spanned<RawRealServer>,
+    r: &RawRealServer,
     key: Option<&ServiceKey>,
     d: &Defaults,
     sync: bool,
 ) -> Option<Destination> {
     let before = cx.diags.len();
-    let r = &rs.value;
     let addr = address(cx, &r.address);
     let fwd = match &r.forwarding {
         None => Some(d.forwarding),
@@ -326,6 +348,28 @@ fn real_server(
         dest.tunnel = tun;
     }
     Some(dest)
+}
+
+/// The `sorry_server:` of a service: a real server with the same rules, default weight 1, not
+/// health-checked.
+pub(super) fn sorry_server(
+    cx: &mut Cx,
+    s: &RawSorryServer,
+    key: Option<&ServiceKey>,
+    d: &Defaults,
+    sync: bool,
+) -> Option<Destination> {
+    let raw = RawRealServer {
+        address: s.address.clone(),
+        port: s.port.clone(),
+        weight: s.weight.clone(),
+        forwarding: s.forwarding.clone(),
+        tunnel: None,
+        upper_threshold: None,
+        lower_threshold: None,
+        checks: None,
+    };
+    real_server(cx, &raw, key, d, sync)
 }
 
 /// A real server address: unicast, not link-local IPv6 (`ip_vs_new_dest` refuses both).

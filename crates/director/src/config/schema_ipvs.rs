@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+pub use super::schema_health::{RawHealthCheck, RawQuorumDown, RawSorryServer};
+
 /// One entry of `virtual_servers:` (keepalived's `virtual_server` block, ipvsadm's `-A`).
 #[derive(Debug, Deserialize)]
 pub struct RawVirtualServer {
@@ -51,6 +53,21 @@ pub struct RawVirtualServer {
     /// The real servers.
     #[serde(default)]
     pub real_servers: Option<Spanned<Vec<Spanned<RawRealServer>>>>,
+    /// Health checks of every real server (a real server's own `checks:` replace them).
+    #[serde(default)]
+    pub checks: Option<Spanned<Vec<Spanned<RawHealthCheck>>>>,
+    /// `inhibit` (default) or `remove`: what a real server that is not up gets.
+    #[serde(default)]
+    pub on_down: Option<Spanned<String>>,
+    /// The real server used while none of the configured ones is up.
+    #[serde(default)]
+    pub sorry_server: Option<Spanned<RawSorryServer>>,
+    /// Minimum total weight of healthy real servers.
+    #[serde(default)]
+    pub quorum: Option<Spanned<i64>>,
+    /// What happens to the instance while the quorum is lost.
+    #[serde(default)]
+    pub quorum_down: Option<Spanned<RawQuorumDown>>,
 }
 
 /// One entry of `real_servers:` (ipvsadm's `-a`).
@@ -76,6 +93,9 @@ pub struct RawRealServer {
     /// Lower connection threshold (ipvsadm `-y`).
     #[serde(default)]
     pub lower_threshold: Option<Spanned<i64>>,
+    /// This real server's health checks, instead of the service's.
+    #[serde(default)]
+    pub checks: Option<Spanned<Vec<Spanned<RawHealthCheck>>>>,
 }
 
 /// `tunnel:` of a service or a real server.

@@ -9,9 +9,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipvs::{AddressFamily, Netmask, Protocol, Scheduler, Service, ServiceFlags, ServiceKey};
 use serde_saphyr::Spanned;
 
+use super::health_checks;
 use super::load::nearest;
 use super::model::VirtualService;
-use super::real_servers::{defaults, real_servers};
+use super::real_servers::{defaults, real_servers, sorry_server};
 use super::schema::{RawInstance, RawVirtualServer};
 use super::validate::{pos, Cx};
 
@@ -108,13 +109,28 @@ pub(super) fn services(
             }
         }
         let d = defaults(cx, &raw.value);
-        let rs = real_servers(cx, &raw.value, key.as_ref(), &d, sync);
+        let r = &raw.value;
+        let service_checks = r
+            .checks
+            .as_ref()
+            .map(|c| health_checks::checks(cx, c))
+            .unwrap_or_default();
+        let rs = real_servers(cx, r, key.as_ref(), &d, sync, &service_checks);
+        let on_down = health_checks::on_down(cx, r.on_down.as_ref());
+        let sorry = r
+            .sorry_server
+            .as_ref()
+            .map(|s| sorry_server(cx, &s.value, key.as_ref(), &d, sync));
+        let quorum = health_checks::quorum(cx, r.quorum.as_ref(), r.quorum_down.as_ref());
         if let (Some(service), true) = (svc, cx.diags.len() == before) {
             out.push(VirtualService {
-                instance: raw.value.instance.value.clone(),
+                instance: r.instance.value.clone(),
                 service,
                 real_servers: rs,
                 line: pos(raw).0,
+                on_down,
+                sorry_server: sorry.flatten(),
+                quorum,
             });
         }
     }

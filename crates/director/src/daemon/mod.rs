@@ -20,6 +20,7 @@ mod control;
 pub mod convert;
 pub mod drains;
 pub mod engine;
+pub mod health;
 pub mod kernel;
 pub mod reload;
 
@@ -58,6 +59,8 @@ pub struct Running {
     entries: Vec<Entry>,
     /// The IPVS side: programs each instance's services while it is Master.
     engine: engine::EngineHandle,
+    /// The real servers' health checks.
+    health: health::HealthChecks,
     /// havip's takeover barrier, shared by every instance: the engine acks each takeover once
     /// the instance's services are programmed ("program, then VIP").
     takeover: TakeoverGate,
@@ -80,7 +83,21 @@ impl Running {
                     v
                 })
                 .collect(),
+            health: self
+                .health
+                .status()
+                .iter()
+                .map(crate::status_health::RealServerHealth::of)
+                .collect(),
         }
+    }
+
+    /// Each running instance's name and handle.
+    pub fn handles(&self) -> Vec<(String, Arc<InstanceHandle>)> {
+        self.entries
+            .iter()
+            .map(|e| (e.cfg.name.clone(), e.handle.clone()))
+            .collect()
     }
 
     /// The IPVS engine.
@@ -280,6 +297,15 @@ async fn run(config_path: PathBuf, cfg: Config, socket: PathBuf, state_dir: Path
             return ExitCode::FAILURE;
         }
     };
+    // Checks start before the instances: both directors check, whatever their role.
+    let checks = match health::HealthChecks::start(&cfg, engine.clone()) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the health checks");
+            let _ = std::fs::remove_file(&socket);
+            return ExitCode::FAILURE;
+        }
+    };
     let mut entries = Vec::new();
     for inst in &cfg.instances {
         match start_one(inst, &takeover, &engine).await {
@@ -307,8 +333,13 @@ async fn run(config_path: PathBuf, cfg: Config, socket: PathBuf, state_dir: Path
         config_path: config_path.clone(),
         entries,
         engine: engine.clone(),
+        health: checks.clone(),
         takeover,
     }));
+    let quorum = tokio::spawn(health::follow_quorum(
+        checks.quorum_weights(),
+        running.clone(),
+    ));
     let server = tokio::spawn(control::serve(listener, running.clone()));
     tracing::info!(
         config = %config_path.display(),
@@ -332,6 +363,7 @@ async fn run(config_path: PathBuf, cfg: Config, socket: PathBuf, state_dir: Path
         "stopping: resigning every instance and removing the VIPs"
     );
     server.abort();
+    quorum.abort();
     // The gates stop programming now and withdraw each instance's services once its VIPs are
     // gone ("VIP off, then withdraw"): the instances are shut down meanwhile.
     let engine_stopped = engine.stop();
@@ -439,6 +471,7 @@ async fn reload_from(path: &Path, old: Config, running: &Arc<Mutex<Running>>) ->
             .unwrap_or(usize::MAX)
     });
     // Services reconcile; VRRP is not touched for them.
+    r.health.reload(&new);
     r.engine.reload(&new);
     new
 }

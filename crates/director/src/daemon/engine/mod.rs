@@ -47,7 +47,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::drains::Drains;
 use super::kernel::{self, Connect, Kernel};
 use crate::config::{Config, VirtualService};
-use crate::desired::{Desired, Overrides, ServiceInput};
+use crate::desired::{Desired, HealthMap, Overrides, ServiceInput};
 use crate::gate::{Action, Event, Gate, GateConfig, Role};
 use crate::reconcile::DrainState;
 use crate::state::{IpvsState, Reconcile, Trigger};
@@ -68,6 +68,7 @@ enum Msg {
         reply: oneshot::Sender<Result<(), String>>,
     },
     Stop(oneshot::Sender<()>),
+    Health(Arc<HealthMap>),
 }
 
 /// The daemon's handle on the engine task.
@@ -101,6 +102,11 @@ impl EngineHandle {
             .map_err(|_| "the IPVS engine has stopped".to_string())?;
         rx.await
             .map_err(|_| "the IPVS engine has stopped".to_string())?
+    }
+
+    /// A new health view (`daemon::health`): instances whose desired table changes reconcile.
+    pub fn health(&self, view: Arc<HealthMap>) {
+        let _ = self.tx.send(Msg::Health(view));
     }
 
     /// Asks every gate to stop; resolves once each has withdrawn what it owns (the VIPs must be
@@ -234,6 +240,7 @@ pub fn start_with(
         stop_waiters: Vec::new(),
         state_tx,
         kernel_set: false,
+        health: Arc::new(super::health::initial_view(cfg)),
     };
     for (s, d) in engine.drains.iter() {
         engine.overrides.drain(*s, *d);
@@ -294,6 +301,8 @@ struct Engine {
     state_tx: watch::Sender<IpvsState>,
     /// Timeouts and sysctls written (once, at the first programming).
     kernel_set: bool,
+    /// The real servers' health (`daemon::health`).
+    health: Arc<HealthMap>,
 }
 
 impl Engine {
@@ -388,6 +397,18 @@ impl Engine {
             } => {
                 let r = self.drain(&service, &real_server, on);
                 let _ = reply.send(r);
+            }
+            Msg::Health(view) => {
+                let before = self.want_of.clone();
+                self.health = view;
+                self.refresh_desired();
+                let names: Vec<String> = self.gates.keys().cloned().collect();
+                for name in names {
+                    if before.get(&name) != self.want_of.get(&name) {
+                        self.triggers.insert(name.clone(), Trigger::Health);
+                        self.feed(&name, Event::DesiredChanged);
+                    }
+                }
             }
             Msg::Stop(done) => {
                 self.stop_waiters.push(done);

@@ -9,14 +9,14 @@ use std::time::Instant;
 use ipvs::{PreparedBatch, ServiceKey, Table};
 
 use super::Engine;
-use crate::desired::{self, AllUp};
+use crate::desired;
 use crate::reconcile::{self, DrainState, Owned};
 
 impl Engine {
     /// Rebuilds the desired tables (after a configuration, drain or health change) and drops
     /// the prepared takeover batches built from the old ones.
     pub(super) fn refresh_desired(&mut self) {
-        let all = desired::build(&self.inputs, &self.overrides, &AllUp);
+        let all = desired::build(&self.inputs, &self.overrides, &*self.health);
         self.want_of = self
             .gates
             .keys()

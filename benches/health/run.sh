@@ -1,0 +1,26 @@
+#!/bin/sh
+# Health-check load against the plain-C floor, in a private network namespace (root):
+#   acceptor.c on 0.0.0.0:80 as the target (127.0.0.0/8 is all local on lo);
+#   check-floor.c: unthrottled connects to 100 addresses -> CPU per check (the floor);
+#   load (crates/health bench): 1,000 services x 10 real servers over 100 backends at 1 s, and
+#   10,000 distinct backends at 1 s -> probes/s achieved vs asked, CPU per probe, peak RSS.
+# usage: benches/health/run.sh [SECONDS]   (from the repository root)
+set -eu
+SECS=${1:-20}
+FLOOR=${FLOOR:-/work/shared/lab/floor}
+OUT=$(mktemp -d)
+cc -O2 -o "$OUT/acceptor" "$FLOOR/acceptor.c"
+cc -O2 -o "$OUT/check-floor" "$FLOOR/check-floor.c"
+cargo build --release -q --offline -p health --bench load
+LOAD=$(ls -t target/release/deps/load-* | grep -v '\.d$' | head -1)
+NS=hbench$$
+ip netns add "$NS"
+trap 'ip netns pids "$NS" | xargs -r kill; ip netns del "$NS"; rm -rf "$OUT"' EXIT
+ip netns exec "$NS" ip link set lo up
+ip netns exec "$NS" "$OUT/acceptor" 80
+echo "== floor: check-floor 127.0.1. 100 200 $SECS"
+ip netns exec "$NS" "$OUT/check-floor" 127.0.1. 100 200 "$SECS"
+echo "== health: 1,000 services x 10 real servers over 100 backends, 1 s"
+ip netns exec "$NS" "$LOAD" 127.0.1.101 100 1000 10 1000 "$SECS"
+echo "== health: 10,000 distinct backends, 1 s"
+ip netns exec "$NS" "$LOAD" 127.1.0.1 10000 10000 1 1000 "$SECS"

@@ -1,0 +1,218 @@
+//! The registry: one probe per (backend address, [`CheckSpec`]), shared by every subscriber.
+//!
+//! ```text
+//!  subscriber A ─ subscribe(10.0.0.5:80, tcp) ─┐            ┌─ watch::Receiver<Health> (A)
+//!  subscriber B ─ subscribe(10.0.0.5:80, tcp) ─┼─ Registry ─┼─ watch::Receiver<Health> (B)
+//!                                              │  map: key -> watch::Sender
+//!                                              └─ one task per key: sleep to its slot, probe,
+//!                                                 rise/fall, send_if_modified, log transitions
+//! ```
+//!
+//! Probes are tokio tasks on the runtime the registry was created on (no thread per check).
+//! Reference counting is the watch channel's own: a probe's task sees `closed()` when its last
+//! receiver is dropped, and removes its entry under the map's lock only if nobody subscribed
+//! again in between (the subscribe path takes the same lock), then ends.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::probe::Prober;
+use crate::schedule::{first_offset, next_run};
+use crate::spec::CheckSpec;
+use crate::state::{record, Health, Observation, RiseFall, Start, State};
+use crate::Error;
+
+type Probes = HashMap<Key, Arc<watch::Sender<Health>>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    target: SocketAddr,
+    spec: Arc<CheckSpec>,
+}
+
+struct Inner {
+    handle: Handle,
+    probes: Mutex<Probes>,
+    /// Probes created so far: the index into the jitter sequence.
+    created: AtomicU64,
+    /// Probe runs started so far.
+    runs: AtomicU64,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Probes> {
+        // A panic while holding the lock cannot leave the map half-updated (single inserts and
+        // removes), so a poisoned lock is still usable.
+        self.probes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Removes `key` if `tx` has no receiver left; false when someone subscribed again.
+    fn retire(&self, key: &Key, tx: &Arc<watch::Sender<Health>>) -> bool {
+        let mut probes = self.lock();
+        if tx.receiver_count() > 0 {
+            return false;
+        }
+        if probes.get(key).is_some_and(|cur| Arc::ptr_eq(cur, tx)) {
+            probes.remove(key);
+        }
+        true
+    }
+}
+
+/// Counters of a registry, for status and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Probes running now (distinct (backend, check) pairs with at least one subscriber).
+    pub probes: usize,
+    /// Probe runs started since the registry was created (each one connect, query or command).
+    pub runs: u64,
+}
+
+/// The shared health-check registry. Cheap to clone (all clones share the probes).
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+impl Registry {
+    /// A registry whose probes run on the current tokio runtime.
+    pub fn new() -> Result<Self, Error> {
+        let handle = Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        Ok(Self::with_handle(handle))
+    }
+
+    /// A registry whose probes run on `handle`'s runtime.
+    pub fn with_handle(handle: Handle) -> Self {
+        Registry {
+            inner: Arc::new(Inner {
+                handle,
+                probes: Mutex::new(HashMap::new()),
+                created: AtomicU64::new(0),
+                runs: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Subscribes to the health of `target` (a real server's address and port) checked by
+    /// `spec`, starting pessimistic ([`Start::Pessimistic`]). See [`Registry::subscribe_with`].
+    pub fn subscribe(&self, target: SocketAddr, spec: CheckSpec) -> watch::Receiver<Health> {
+        self.subscribe_with(target, spec, Start::Pessimistic)
+    }
+
+    /// Subscribes to the health of `target` checked by `spec`.
+    ///
+    /// The first subscriber of a (target, spec) pair starts its probe, in `start`'s state; later
+    /// ones share it (and its current state: `start` is then ignored). The probe stops when the
+    /// last receiver is dropped. The receiver's value is updated after every run (last result,
+    /// reason, latency), but `changed()` wakes only on a change of [`State`].
+    pub fn subscribe_with(
+        &self,
+        target: SocketAddr,
+        spec: CheckSpec,
+        start: Start,
+    ) -> watch::Receiver<Health> {
+        let key = Key {
+            target,
+            spec: Arc::new(spec),
+        };
+        let mut probes = self.inner.lock();
+        if let Some(tx) = probes.get(&key) {
+            return tx.subscribe();
+        }
+        let now = Instant::now();
+        let (tx, rx) = watch::channel(Health::new(start, now.into_std()));
+        let tx = Arc::new(tx);
+        probes.insert(key.clone(), Arc::clone(&tx));
+        drop(probes);
+        let n = self.inner.created.fetch_add(1, Ordering::Relaxed);
+        let phase = now + first_offset(n, key.spec.effective_interval());
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .handle
+            .spawn(probe_task(inner, key, tx, start, phase));
+        rx
+    }
+
+    /// The current health of every running probe: (backend, check, health).
+    pub fn snapshot(&self) -> Vec<(SocketAddr, Arc<CheckSpec>, Health)> {
+        self.inner
+            .lock()
+            .iter()
+            .map(|(k, tx)| (k.target, Arc::clone(&k.spec), tx.borrow().clone()))
+            .collect()
+    }
+
+    /// Counters: probes running, runs started.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            probes: self.inner.lock().len(),
+            runs: self.inner.runs.load(Ordering::Relaxed),
+        }
+    }
+}
+
+async fn probe_task(
+    inner: Arc<Inner>,
+    key: Key,
+    tx: Arc<watch::Sender<Health>>,
+    start: Start,
+    phase: Instant,
+) {
+    let interval = key.spec.effective_interval();
+    let mut filter = RiseFall::new(key.spec.rise, key.spec.fall, start);
+    let mut prober = Prober::new(key.target, Arc::clone(&key.spec));
+    let mut at = phase;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            _ = tx.closed() => {
+                if inner.retire(&key, &tx) {
+                    return;
+                }
+                continue;
+            }
+        }
+        inner.runs.fetch_add(1, Ordering::Relaxed);
+        let t0 = Instant::now();
+        let result = prober.run().await;
+        let end = Instant::now();
+        let (ok, reason) = match result {
+            Ok(seen) => (true, seen),
+            Err(e) => (false, e.to_string()),
+        };
+        let obs = Observation {
+            ok,
+            reason,
+            latency: end - t0,
+            at: end.into_std(),
+        };
+        let mut transition = None;
+        tx.send_if_modified(|h| {
+            transition = record(&mut filter, h, obs);
+            transition.is_some()
+        });
+        if let Some(t) = transition {
+            let h = tx.borrow();
+            let (reason, latency) = h
+                .last
+                .as_ref()
+                .map(|o| (o.reason.as_str(), o.latency))
+                .unwrap_or_default();
+            let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+            let (backend, check) = (key.target, key.spec.kind.name());
+            let connect = key.spec.connect_addr(key.target);
+            if t.to == State::Down {
+                tracing::warn!(%backend, check, %connect, from = %t.from, to = %t.to, reason, latency_us, "health changed");
+            } else {
+                tracing::info!(%backend, check, %connect, from = %t.from, to = %t.to, reason, latency_us, "health changed");
+            }
+        }
+        at = Instant::from_std(next_run(phase.into_std(), interval, end.into_std()));
+    }
+}
