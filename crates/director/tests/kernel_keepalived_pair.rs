@@ -1,0 +1,215 @@
+//! The LVS director pair end to end with keepalived 2.2.7 as both directors, inside the IPVS lab
+//! VM: traffic through the VIP reaches every real server (DR, NAT, ipip and GUE tunnels), and
+//! when the Master dies under load the Backup takes over within a bound. The same scenarios run
+//! against `director run` by passing `Implementation::director(BIN)` once it programs IPVS.
+//! Run: `tests/lab/run '<test binary> --ignored --test-threads=2'` (tests/check does).
+//!
+//! Timers: VRRPv3, 200 ms adverts, priorities 150/100: the Backup's Master_Down_Interval is
+//! 3 x 200 ms + (256 - 100) x 200 ms / 256 = 722 ms (RFC 9568 - Section 6.1).
+
+mod lab_pair;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use lab_pair::{Crash, Failover, Forwarding, Implementation, Lab, Load, PairSpec};
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// Generous under emulation with two tests in parallel: ~4x the protocol's 722 ms.
+const DETECTION_BOUND: Duration = Duration::from_secs(3);
+
+/// A pair up and programmed, dir1 Master.
+fn pair(spec: PairSpec) -> Lab {
+    let mut lab = Lab::up(spec).expect("lab topology");
+    lab.start_pair(&Implementation::Keepalived)
+        .expect("keepalived pair");
+    assert!(!lab.holds_vip(1), "the Backup holds no VIP");
+    lab
+}
+
+/// Round robin over `reals` real servers: every one answers, evenly, nothing fails.
+fn assert_spread(lab: &Lab, reals: usize) {
+    let n = 6 * reals;
+    let m = lab.spread(n);
+    assert!(!m.contains_key("<failed>"), "failures: {m:?}");
+    for i in 1..=reals {
+        assert_eq!(m.get(&format!("r{i}")), Some(&6), "round robin: {m:?}");
+    }
+}
+
+/// The Master dies (`how`) 1 s into a 4 s load: the Backup takes the VIP within the bound,
+/// requests succeed again within another second, and none fails once they do.
+fn assert_failover(lab: &mut Lab, how: Crash) -> Failover {
+    let f = lab
+        .failover(Load::for_time(secs(4.0)), secs(1.0), how)
+        .expect("failover run");
+    eprintln!("failover ({how:?}): {}", f.line());
+    let detection = f.detection.expect("the Backup never took the VIP");
+    assert!(detection < DETECTION_BOUND, "{}", f.line());
+    let first = f
+        .first_success
+        .expect("no request succeeded after the crash");
+    assert!(first < detection + secs(1.0), "{}", f.line());
+    let late: Vec<_> = f
+        .samples
+        .iter()
+        .filter(|s| s.outcome.is_err() && s.start > f.crash + first)
+        .collect();
+    assert!(late.is_empty(), "failures after recovery: {late:?}");
+    f
+}
+
+#[test]
+#[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
+fn dr_spreads_and_survives_the_masters_death() {
+    let mut lab = pair(PairSpec::new(Forwarding::Dr, 3));
+    assert_spread(&lab, 3);
+    let f = assert_failover(&mut lab, Crash::Node);
+    // dir1 is gone: what was sent to it before dir2's gratuitous ARP is lost
+    assert!(f.failed >= 1, "{}", f.line());
+    assert!(lab.holds_vip(1));
+    assert_spread(&lab, 3);
+}
+
+#[test]
+#[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
+fn dr_kill_9_of_keepalived_alone_loses_no_request() {
+    // keepalived killed with SIGKILL cannot withdraw anything: the VIP and the IPVS table stay
+    // in dir1's kernel, which keeps forwarding until dir2's gratuitous ARP moves the clients.
+    let mut lab = pair(PairSpec::new(Forwarding::Dr, 2));
+    let f = assert_failover(&mut lab, Crash::Process);
+    assert_eq!(f.failed, 0, "{}", f.line());
+    assert!(lab.holds_vip(0), "the dead daemon's VIP stays on dir1");
+    assert!(lab.holds_vip(1));
+}
+
+#[test]
+#[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
+fn nat_gateway_follows_the_master() {
+    let mut lab = pair(PairSpec::new(Forwarding::Nat, 3));
+    assert_spread(&lab, 3);
+    assert_failover(&mut lab, Crash::Node);
+    // replies reach the client only through the gateway VIP, now on dir2
+    assert_spread(&lab, 3);
+}
+
+#[test]
+#[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
+fn ipip_tunnel_spreads_and_fails_over() {
+    let mut lab = pair(PairSpec::new(Forwarding::Ipip, 2));
+    assert_spread(&lab, 2);
+    assert_failover(&mut lab, Crash::Node);
+    assert_spread(&lab, 2);
+}
+
+#[test]
+#[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
+fn gue_tunnel_spreads() {
+    let lab = pair(PairSpec::new(Forwarding::Gue { port: 6080 }, 2));
+    assert_spread(&lab, 2);
+}
+
+/// Opens a connection to the echo service through the VIP: (stream, reader, real server name).
+fn open_echo(lab: &Lab) -> (TcpStream, BufReader<TcpStream>, String) {
+    let to = lab.vip_addr(lab.spec.echo_port.expect("echo port"));
+    let s = lab.clients[0]
+        .run(move || TcpStream::connect_timeout(&to, secs(2.0)))
+        .expect("netns")
+        .expect("connect to the echo service");
+    s.set_read_timeout(Some(secs(3.0))).expect("timeout");
+    let mut r = BufReader::new(s.try_clone().expect("clone"));
+    let mut name = String::new();
+    r.read_line(&mut name).expect("the real server's name");
+    (s, r, name.trim().to_string())
+}
+
+fn echo(s: &mut TcpStream, r: &mut BufReader<TcpStream>, line: &str) -> std::io::Result<String> {
+    s.write_all(format!("{line}\n").as_bytes())?;
+    let mut got = String::new();
+    r.read_line(&mut got)?;
+    Ok(got.trim().to_string())
+}
+
+/// Whether dir`node+1` lists a connection to the VIP's echo port (`ipvsadm -Lnc`).
+fn has_echo_conn(lab: &Lab, node: usize) -> bool {
+    let want = format!("{}:9000", lab.spec.vip);
+    lab.directors[node]
+        .exec(&["ipvsadm", "-Lnc"])
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(&want))
+        .unwrap_or(false)
+}
+
+#[test]
+#[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
+fn dr_connection_survives_failover_with_the_sync_daemon() {
+    let mut spec = PairSpec::new(Forwarding::Dr, 2);
+    spec.sync_daemon = true;
+    let mut lab = pair(spec);
+    let (mut s, mut r, name) = open_echo(&lab);
+    assert!(name == "r1" || name == "r2", "{name}");
+    assert_eq!(echo(&mut s, &mut r, "before").expect("echo"), "before");
+    // IPVS syncs a connection after net.ipv4.vs.sync_threshold (3) packets
+    assert!(
+        lab_pair::wait_until(secs(3.0), || has_echo_conn(&lab, 1)),
+        "the Backup never learned the connection\n{}",
+        lab.logs()
+    );
+    lab.crash(0, Crash::Node).expect("crash");
+    lab.wait_vip(1, DETECTION_BOUND).expect("takeover");
+    assert_eq!(
+        echo(&mut s, &mut r, "after").expect("echo after the failover"),
+        "after",
+        "the same connection, through dir2, to {name}"
+    );
+}
+
+#[test]
+#[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
+fn dr_connection_breaks_on_failover_without_the_sync_daemon() {
+    // The control: dir2 has no entry for the connection; a non-SYN segment schedules nothing in
+    // IPVS and reaches dir2's own stack, where nothing listens on VIP:9000, so it answers RST.
+    let mut lab = pair(PairSpec::new(Forwarding::Dr, 2));
+    let (mut s, mut r, _) = open_echo(&lab);
+    assert_eq!(echo(&mut s, &mut r, "before").expect("echo"), "before");
+    lab.crash(0, Crash::Node).expect("crash");
+    lab.wait_vip(1, DETECTION_BOUND).expect("takeover");
+    assert!(!has_echo_conn(&lab, 1));
+    let after = echo(&mut s, &mut r, "after");
+    assert!(after.as_deref().map_or(true, |l| l != "after"), "{after:?}");
+}
+
+#[test]
+fn keepalived_configs_differ_only_in_priority() {
+    for fwd in [
+        Forwarding::Dr,
+        Forwarding::Nat,
+        Forwarding::Ipip,
+        Forwarding::Gue { port: 6080 },
+    ] {
+        let spec = PairSpec::new(fwd, 3);
+        let a = lab_pair::keepalived_conf(&spec, 0);
+        let b = lab_pair::keepalived_conf(&spec, 1);
+        let diff: Vec<(&str, &str)> = a.lines().zip(b.lines()).filter(|(x, y)| x != y).collect();
+        assert_eq!(
+            diff,
+            [
+                ("  router_id dir1", "  router_id dir2"),
+                ("  priority 150", "  priority 100")
+            ]
+        );
+        assert!(a.contains("advert_int 0.2"), "{a}");
+        assert_eq!(a.matches("real_server ").count(), 3 * 2, "{a}");
+        assert_eq!(a.contains("10.77.1.1/24 dev eth1"), fwd == Forwarding::Nat);
+        let y = lab_pair::director_yaml(&spec, 1, std::path::Path::new("/tmp/x"));
+        assert!(
+            y.contains("priority: 100") && y.contains("advert_interval: 200ms"),
+            "{y}"
+        );
+    }
+    let gue = lab_pair::keepalived_conf(&PairSpec::new(Forwarding::Gue { port: 6080 }, 1), 0);
+    assert!(gue.contains("lvs_method TUN type gue port 6080"), "{gue}");
+}

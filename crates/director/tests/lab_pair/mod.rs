@@ -1,0 +1,492 @@
+//! The LVS director pair inside the IPVS lab VM (`tests/lab/run`): client(s), dir1, dir2 and
+//! real servers r1..rN in network namespaces, for `kernel_*` tests (`mod lab_pair;`). The shell
+//! twin is `tests/lab/pair/topo.sh` (same addresses).
+//!
+//! ```text
+//!  front bridge 10.77.0.0/24   clients .21.. | dir1 .2 | dir2 .3 | VIP .100 | reals .11.. (DR, tunnels)
+//!  inside bridge 10.77.1.0/24  dir1 .2 | dir2 .3 | gateway VIP .1 | reals .11.. (NAT)
+//! ```
+//!
+//! Real servers answer HTTP on every `http_ports` port with their name (`busybox httpd`: it
+//! starts in ~10 ms under emulation where `python3 -m http.server` takes ~1.2 s) and, on
+//! `echo_port`, say their name and then echo (`busybox nc -ll -e`). The directors run one
+//! [`Implementation`] with configs from one [`PairSpec`] that differ only in priority.
+//!
+//! A test's usual shape:
+//! ```ignore
+//! let mut lab = Lab::up(PairSpec::new(Forwarding::Dr, 3))?;
+//! lab.start_pair(&Implementation::Keepalived)?;          // dir1 Master, both programmed
+//! let names = lab.spread(30);                           // requests through the VIP
+//! let f = lab.failover(Load::for_time(secs(4)), secs(1), Crash::Node)?;
+//! ```
+#![allow(dead_code, unused_imports)]
+
+mod config;
+mod load;
+
+pub use config::{director_yaml, keepalived_conf, Forwarding, Implementation, PairSpec};
+pub use load::{get, spread, Failover, Load, Sample};
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testns::{Bridge, Netns};
+
+/// The `#[ignore]` reason of these tests.
+pub const IGNORE: &str = "needs the IPVS lab kernel (tests/lab/run)";
+
+/// How the Master goes away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crash {
+    /// SIGSTOP then SIGKILL every process of the node (no goodbye advert). Its VIP and IPVS
+    /// table stay in the kernel, so the old node keeps forwarding what still reaches it.
+    Process,
+    /// `Process`, then its links go down: the machine is gone.
+    Node,
+}
+
+/// The whole topology; everything is killed and deleted on drop.
+pub struct Lab {
+    pub spec: PairSpec,
+    /// Configs, logs, the real servers' documents.
+    pub dir: PathBuf,
+    pub clients: Vec<Netns>,
+    pub directors: [Netns; 2],
+    pub reals: Vec<Netns>,
+    daemons: [Option<Child>; 2],
+    servers: Vec<Child>,
+    front: Bridge,
+    inside: Bridge,
+}
+
+fn ctx<T>(r: io::Result<T>, what: &str) -> io::Result<T> {
+    r.map_err(|e| io::Error::other(format!("{what}: {e}")))
+}
+
+/// A namespace plugged into `br` as `ifname`; IPv6 off (no DAD, no router solicitations).
+fn node(prefix: &str) -> io::Result<Netns> {
+    let ns = Netns::new(prefix)?;
+    ns.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")?;
+    Ok(ns)
+}
+
+impl Lab {
+    /// Builds the topology for `spec` with one client and starts the real servers; returns once
+    /// every real server listens.
+    pub fn up(spec: PairSpec) -> io::Result<Lab> {
+        Lab::up_with_clients(spec, 1)
+    }
+
+    /// [`Lab::up`] with `clients` client namespaces.
+    pub fn up_with_clients(spec: PairSpec, clients: usize) -> io::Result<Lab> {
+        let front = ctx(Bridge::new("pf"), "front bridge")?;
+        let inside = ctx(Bridge::new("pi"), "inside bridge")?;
+        let dir = std::env::temp_dir().join(format!("lab-pair-{}", front.name()));
+        std::fs::create_dir_all(&dir)?;
+        let mut cs = Vec::new();
+        for i in 0..clients {
+            let c = node("pc")?;
+            c.plug(&front, "eth0", &format!("{}/24", spec.client_addr(i)))?;
+            cs.push(c);
+        }
+        let d1 = node("pd")?;
+        let d2 = node("pd")?;
+        for (i, d) in [&d1, &d2].into_iter().enumerate() {
+            d.plug(&front, "eth0", &format!("{}/24", spec.director_addr(i)))?;
+            d.plug(
+                &inside,
+                "eth1",
+                &format!("{}/24", spec.director_inside_addr(i)),
+            )?;
+            d.sh("sysctl -qw net.ipv4.ip_forward=1")?;
+        }
+        if matches!(spec.forwarding, Forwarding::Gue { .. }) {
+            ctx(testns::run(&["modprobe", "fou"]), "modprobe fou")?;
+        }
+        let mut reals = Vec::new();
+        for i in 0..spec.reals {
+            let r = node("pr")?;
+            let addr = spec.real_addr(i);
+            let script = match spec.forwarding {
+                Forwarding::Nat => format!("ip route add default via {}", spec.gateway),
+                Forwarding::Dr => format!(
+                    "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+                     && ip addr add {}/32 dev lo",
+                    spec.vip
+                ),
+                Forwarding::Ipip | Forwarding::Gue { .. } => {
+                    let mut s = format!(
+                        "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+                         net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+                         && ip link set tunl0 up && sysctl -qw net.ipv4.conf.tunl0.rp_filter=0 \
+                         && ip addr add {}/32 dev tunl0",
+                        spec.vip
+                    );
+                    if let Forwarding::Gue { port } = spec.forwarding {
+                        s += &format!(" && ip fou add port {port} gue");
+                    }
+                    s
+                }
+            };
+            let br = if spec.forwarding == Forwarding::Nat {
+                &inside
+            } else {
+                &front
+            };
+            r.plug(br, "eth0", &format!("{addr}/24"))?;
+            ctx(r.sh(&script), &format!("real server r{} set-up", i + 1))?;
+            reals.push(r);
+        }
+        let mut lab = Lab {
+            spec,
+            dir,
+            clients: cs,
+            directors: [d1, d2],
+            reals,
+            daemons: [None, None],
+            servers: Vec::new(),
+            front,
+            inside,
+        };
+        lab.start_reals()?;
+        Ok(lab)
+    }
+
+    fn start_reals(&mut self) -> io::Result<()> {
+        for (i, r) in self.reals.iter().enumerate() {
+            let name = format!("r{}", i + 1);
+            let www = self.dir.join(format!("www-{name}"));
+            std::fs::create_dir_all(&www)?;
+            std::fs::write(www.join("index.html"), format!("{name}\n"))?;
+            for port in &self.spec.http_ports {
+                let c = r
+                    .command("busybox")
+                    .args(["httpd", "-f", "-p", &format!("0.0.0.0:{port}"), "-h"])
+                    .arg(&www)
+                    .stdin(Stdio::null())
+                    .spawn()?;
+                self.servers.push(c);
+            }
+            if let Some(port) = self.spec.echo_port {
+                let script = self.dir.join(format!("echo-{name}"));
+                std::fs::write(&script, format!("#!/bin/sh\necho {name}\nexec cat\n"))?;
+                testns::run(&["chmod", "+x", &script.to_string_lossy()])?;
+                let c = r
+                    .command("busybox")
+                    .args(["nc", "-ll", "-p", &port.to_string(), "-e"])
+                    .arg(&script)
+                    .stdin(Stdio::null())
+                    .spawn()?;
+                self.servers.push(c);
+            }
+        }
+        let ports = self.spec.ports();
+        for (i, r) in self.reals.iter().enumerate() {
+            for &p in &ports {
+                let ok = r.run(move || wait_until(Duration::from_secs(5), || listening(p)))?;
+                if !ok {
+                    return Err(io::Error::other(format!(
+                        "r{} does not listen on {p}",
+                        i + 1
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes dir`node+1`'s config and starts `imp` there (stdout and stderr to `dN.log`).
+    pub fn start_director(&mut self, node: usize, imp: &Implementation) -> io::Result<()> {
+        let name = format!("d{}", node + 1);
+        let text = imp.config(&self.spec, node, &self.dir);
+        let p = |f: String| self.dir.join(f);
+        let conf = p(format!("{name}.conf"));
+        std::fs::write(&conf, text)?;
+        let log = std::fs::File::create(p(format!("{name}.log")))?;
+        let ns = &self.directors[node];
+        let mut cmd = match imp {
+            Implementation::Keepalived => {
+                let mut c = ns.command("keepalived");
+                c.args(["-n", "-l", "-D", "-f"]).arg(&conf);
+                c.arg("-p").arg(p(format!("{name}.pid")));
+                c.arg("-r").arg(p(format!("{name}-vrrp.pid")));
+                c.arg("-c").arg(p(format!("{name}-chk.pid")));
+                c
+            }
+            Implementation::Command { program, args, .. } => {
+                let mut c = ns.command(&program.to_string_lossy());
+                for a in args {
+                    c.arg(a.replace("{config}", &conf.to_string_lossy()));
+                }
+                c
+            }
+        };
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.daemons[node] = Some(child);
+        Ok(())
+    }
+
+    /// Starts both directors, waits until dir1 holds the VIP (within `10 x advert + 5 s`) and,
+    /// for keepalived, until both have programmed every service.
+    pub fn start_pair(&mut self, imp: &Implementation) -> io::Result<()> {
+        self.start_director(0, imp)?;
+        self.start_director(1, imp)?;
+        let limit = self.spec.advert * 10 + Duration::from_secs(5);
+        self.wait_vip(0, limit)?;
+        if matches!(imp, Implementation::Keepalived) {
+            let want = (
+                self.spec.ports().len(),
+                self.spec.ports().len() * self.spec.reals,
+            );
+            for node in 0..2 {
+                let ok = wait_until(Duration::from_secs(5), || {
+                    self.ipvs_counts(node).ok() == Some(want)
+                });
+                if !ok {
+                    return Err(io::Error::other(format!(
+                        "d{} has {:?} (services, destinations), want {want:?}",
+                        node + 1,
+                        self.ipvs_counts(node)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether dir`node+1` holds the VIP (binding to it succeeds only where it is local).
+    pub fn holds_vip(&self, node: usize) -> bool {
+        let vip = self.spec.vip;
+        self.directors[node]
+            .run(move || UdpSocket::bind((vip, 0)).is_ok())
+            .unwrap_or(false)
+    }
+
+    /// Waits until dir`node+1` holds the VIP; returns how long it took.
+    pub fn wait_vip(&self, node: usize, limit: Duration) -> io::Result<Duration> {
+        let vip = self.spec.vip;
+        let t0 = Instant::now();
+        let ok = self.directors[node]
+            .run(move || wait_until(limit, || UdpSocket::bind((vip, 0)).is_ok()))?;
+        if ok {
+            Ok(t0.elapsed())
+        } else {
+            Err(io::Error::other(format!(
+                "d{} does not hold {vip} after {limit:?}\n{}",
+                node + 1,
+                self.logs()
+            )))
+        }
+    }
+
+    /// The VIP and `port` as a socket address.
+    pub fn vip_addr(&self, port: u16) -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(self.spec.vip, port))
+    }
+
+    /// One HTTP request from client 0 to the VIP's first HTTP port.
+    pub fn get(&self) -> Result<String, String> {
+        let to = self.vip_addr(self.spec.http_ports[0]);
+        self.clients[0]
+            .run(move || get(to, Duration::from_secs(2)))
+            .map_err(|e| e.to_string())?
+    }
+
+    /// `n` requests from client 0, one after the other: how many each real server answered
+    /// (failures under the key `"<failed>"`).
+    pub fn spread(&self, n: usize) -> BTreeMap<String, usize> {
+        let to = self.vip_addr(self.spec.http_ports[0]);
+        let out = self.clients[0].run(move || {
+            let mut m = BTreeMap::new();
+            for _ in 0..n {
+                let k = get(to, Duration::from_secs(2)).unwrap_or_else(|_| "<failed>".into());
+                *m.entry(k).or_insert(0) += 1;
+            }
+            m
+        });
+        out.unwrap_or_default()
+    }
+
+    /// (services, destinations) in dir`node+1`'s IPVS table, from `ipvsadm -Ln`.
+    pub fn ipvs_counts(&self, node: usize) -> io::Result<(usize, usize)> {
+        let out = self.directors[node].exec(&["ipvsadm", "-Ln"])?;
+        Ok(count_ipvsadm(&String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Takes dir`node+1` away as `how` says.
+    pub fn crash(&mut self, node: usize, how: Crash) -> io::Result<()> {
+        let r = self.kill_node(node, how);
+        if let Some(c) = self.daemons[node].take() {
+            reap(c);
+        }
+        r
+    }
+
+    /// Runs `load` from client 0 against the first HTTP port, crashes dir1 (`how`) after
+    /// `crash_after`, and watches dir2 take the VIP.
+    pub fn failover(
+        &mut self,
+        load: Load,
+        crash_after: Duration,
+        how: Crash,
+    ) -> io::Result<Failover> {
+        let to = self.vip_addr(self.spec.http_ports[0]);
+        let vip = self.spec.vip;
+        let origin = Instant::now();
+        let watch = load.max_time;
+        let (client, backup) = (&self.clients[0], &self.directors[1]);
+        let (samples, vip_at, crash, gone) = std::thread::scope(|s| -> io::Result<_> {
+            let loader = s.spawn(move || client.run(move || load::run(to, load, origin)));
+            let watcher = s.spawn(move || {
+                backup.run(move || {
+                    let ok = wait_until(watch, || UdpSocket::bind((vip, 0)).is_ok());
+                    ok.then(|| origin.elapsed())
+                })
+            });
+            std::thread::sleep(crash_after);
+            let crash = origin.elapsed();
+            let crashed = self.kill_node(0, how);
+            let gone = origin.elapsed();
+            let samples = loader
+                .join()
+                .map_err(|_| io::Error::other("load panicked"))??;
+            let vip_at = watcher
+                .join()
+                .map_err(|_| io::Error::other("watch panicked"))??;
+            crashed?;
+            Ok((samples, vip_at, crash, gone))
+        })?;
+        if let Some(c) = self.daemons[0].take() {
+            reap(c);
+        }
+        Ok(Failover::from_samples(samples, crash, gone, vip_at))
+    }
+
+    /// [`Lab::crash`] without reaping the daemon's handle (usable while other threads borrow).
+    fn kill_node(&self, node: usize, how: Crash) -> io::Result<()> {
+        let ns = &self.directors[node];
+        let out = testns::run(&["ip", "netns", "pids", ns.name()])?;
+        let pids = String::from_utf8_lossy(&out.stdout).to_string();
+        let pids: Vec<&str> = pids.split_whitespace().collect();
+        if !pids.is_empty() {
+            for sig in ["-STOP", "-KILL"] {
+                let _ = Command::new("kill")
+                    .arg(sig)
+                    .args(&pids)
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        if how == Crash::Node {
+            ns.sh("ip link set eth0 down && ip link set eth1 down")?;
+        }
+        Ok(())
+    }
+
+    /// The directors' logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        for n in ["d1", "d2"] {
+            let text =
+                std::fs::read_to_string(self.dir.join(format!("{n}.log"))).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            s += &format!("---- {n}.log (last lines)\n");
+            for l in tail.into_iter().rev() {
+                s += l;
+                s.push('\n');
+            }
+        }
+        s
+    }
+}
+
+fn reap(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.logs());
+        }
+        for c in self.daemons.iter_mut().filter_map(Option::take) {
+            reap(c);
+        }
+        for c in self.servers.drain(..) {
+            reap(c);
+        }
+        // every process left in a namespace (busybox's forked children)
+        for ns in self
+            .reals
+            .iter()
+            .chain(&self.directors)
+            .chain(&self.clients)
+        {
+            if let Ok(o) = testns::run(&["ip", "netns", "pids", ns.name()]) {
+                let pids = String::from_utf8_lossy(&o.stdout).to_string();
+                let pids: Vec<&str> = pids.split_whitespace().collect();
+                if !pids.is_empty() {
+                    let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `f` every 2 ms for at most `limit`.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if t0.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Whether a TCP socket listens on `port` in the calling thread's namespace (IPv4 or IPv6:
+/// `busybox nc -l` listens on `::`).
+fn listening(port: u16) -> bool {
+    let want = format!(":{port:04X}");
+    ["tcp", "tcp6"].iter().any(|f| {
+        std::fs::read_to_string(format!("/proc/thread-self/net/{f}"))
+            .map(|t| {
+                t.lines().skip(1).any(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.len() > 3 && f[1].ends_with(&want) && f[3] == "0A"
+                })
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// (services, destinations) in `ipvsadm -Ln` output.
+pub fn count_ipvsadm(text: &str) -> (usize, usize) {
+    let mut s = 0;
+    let mut d = 0;
+    for l in text.lines() {
+        let t = l.trim_start();
+        if ["TCP ", "UDP ", "SCTP ", "FWM "]
+            .iter()
+            .any(|p| l.starts_with(p))
+        {
+            s += 1;
+        } else if t.starts_with("-> ") && !t.starts_with("-> RemoteAddress") {
+            d += 1;
+        }
+    }
+    (s, d)
+}
