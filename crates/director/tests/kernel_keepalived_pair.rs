@@ -42,8 +42,8 @@ fn assert_spread(lab: &Lab, reals: usize) {
 }
 
 /// The Master dies (`how`) 1 s into a 4 s load: the Backup takes the VIP within the bound,
-/// requests succeed again within another second, and none fails once they do.
-fn assert_failover(lab: &mut Lab, how: Crash) -> Failover {
+/// requests succeed again within another second, and at most `late` fail once they do.
+fn assert_failover(lab: &mut Lab, how: Crash, late: usize) -> Failover {
     let f = lab
         .failover(Load::for_time(secs(4.0)), secs(1.0), how)
         .expect("failover run");
@@ -54,12 +54,12 @@ fn assert_failover(lab: &mut Lab, how: Crash) -> Failover {
         .first_success
         .expect("no request succeeded after the crash");
     assert!(first < detection + secs(1.0), "{}", f.line());
-    let late: Vec<_> = f
+    let after: Vec<_> = f
         .samples
         .iter()
         .filter(|s| s.outcome.is_err() && s.start > f.crash + first)
         .collect();
-    assert!(late.is_empty(), "failures after recovery: {late:?}");
+    assert!(after.len() <= late, "failures after recovery: {after:?}");
     f
 }
 
@@ -68,7 +68,7 @@ fn assert_failover(lab: &mut Lab, how: Crash) -> Failover {
 fn dr_spreads_and_survives_the_masters_death() {
     let mut lab = pair(PairSpec::new(Forwarding::Dr, 3));
     assert_spread(&lab, 3);
-    let f = assert_failover(&mut lab, Crash::Node);
+    let f = assert_failover(&mut lab, Crash::Node, 0);
     // dir1 is gone: what was sent to it before dir2's gratuitous ARP is lost
     assert!(f.failed >= 1, "{}", f.line());
     assert!(lab.holds_vip(1));
@@ -77,12 +77,15 @@ fn dr_spreads_and_survives_the_masters_death() {
 
 #[test]
 #[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
-fn dr_kill_9_of_keepalived_alone_loses_no_request() {
+fn dr_kill_9_of_keepalived_alone_loses_at_most_the_request_in_flight() {
     // keepalived killed with SIGKILL cannot withdraw anything: the VIP and the IPVS table stay
-    // in dir1's kernel, which keeps forwarding until dir2's gratuitous ARP moves the clients.
+    // in dir1's kernel, which keeps forwarding until dir2's gratuitous ARP moves the client. The
+    // one request that straddles the move can fail: its SYN went through dir1, its next segment
+    // reaches dir2, which has no entry for it (no sync daemon here), and dir2's own stack answers
+    // RST (measured: 0 or 1 of ~130 requests).
     let mut lab = pair(PairSpec::new(Forwarding::Dr, 2));
-    let f = assert_failover(&mut lab, Crash::Process);
-    assert_eq!(f.failed, 0, "{}", f.line());
+    let f = assert_failover(&mut lab, Crash::Process, 1);
+    assert!(f.failed <= 1, "{}", f.line());
     assert!(lab.holds_vip(0), "the dead daemon's VIP stays on dir1");
     assert!(lab.holds_vip(1));
 }
@@ -92,7 +95,7 @@ fn dr_kill_9_of_keepalived_alone_loses_no_request() {
 fn nat_gateway_follows_the_master() {
     let mut lab = pair(PairSpec::new(Forwarding::Nat, 3));
     assert_spread(&lab, 3);
-    assert_failover(&mut lab, Crash::Node);
+    assert_failover(&mut lab, Crash::Node, 0);
     // replies reach the client only through the gateway VIP, now on dir2
     assert_spread(&lab, 3);
 }
@@ -102,7 +105,7 @@ fn nat_gateway_follows_the_master() {
 fn ipip_tunnel_spreads_and_fails_over() {
     let mut lab = pair(PairSpec::new(Forwarding::Ipip, 2));
     assert_spread(&lab, 2);
-    assert_failover(&mut lab, Crash::Node);
+    assert_failover(&mut lab, Crash::Node, 0);
     assert_spread(&lab, 2);
 }
 

@@ -10,19 +10,21 @@
 # holding the VIP on eth0 and, for nat, the real servers' gateway on eth1, so the gateway follows
 # the Master. The configurations differ only in priority (dir1 150, dir2 100).
 #
-#   PAIR_MODE=dr|nat|tun|gue PAIR_REALS=3 PAIR_CLIENTS=1 PAIR_SERVICES=1 (ports 80, 81, ...)
+#   PAIR_MODE=dr|nat|tun|gue PAIR_REALS=3 PAIR_CLIENTS=1 PAIR_SERVICES=1 (virtual
+#   services on ports 80, 81, ...; the real servers answer on 80 only: the rest is table size)
 #   PAIR_DIRECTOR=keepalived, or a command line with {conf} for the config file (later:
 #   "director run -c {conf}"; then PAIR_CONF_WRITER names the function that writes its config)
 #
 #   pair_up                  bridges, namespaces, addresses, forwarding set-up on the real servers
-#   pair_start_reals         HTTP on port 80 (+ every service port) answering "rI\n"; echo on 9000
+#   pair_start_reals         HTTP on port 80 answering "rI\n" (busybox httpd: ~10 ms to start
+#                            under emulation, python3 http.server ~1.2 s); name + echo on 9000
 #   pair_start_director I    writes dirI's config and starts it (I = 1 or 2)
 #   pair_wait_vip I SECONDS  waits until dirI holds the VIP (0 = yes)
 #   pair_crash I [node]      SIGSTOP + SIGKILL every process of dirI; "node" also downs its links
-#   pair_client_load C N INTERVAL OUT   N requests (busybox wget, 1 s timeout; curl costs ~200 ms a
-#                            request under emulation, wget ~15 ms) from client C, one line
-#                            per request: "start_ms end_ms OK rI" or "start_ms end_ms FAIL code"
-#   pair_load_stats OUT T_MS summary of a load file against an event time: failed, first OK after
+#   pair_client_load C SECONDS MAX INTERVAL_MS OUT   bounded load from client C through the VIP
+#                            (python3, 300 ms timeouts), one line per request:
+#                            "start_ms end_ms OK rI" or "start_ms end_ms FAIL error"
+#   pair_load_stats OUT CRASH_MS [GONE_MS]   summary of a load file: failed, first OK after the crash
 #   pair_ipvs_count I        "services destinations" in dirI's IPVS table
 #   pair_down                kills everything, deletes namespaces, bridges and $PAIR_DIR
 # Everything is named $PAIR_ID-* so several topologies can coexist.
@@ -107,9 +109,7 @@ pair_start_reals() {
   local i p
   for i in $(seq 1 "$PAIR_REALS"); do
     mkdir -p "$PAIR_DIR/www-r$i" && echo "r$i" > "$PAIR_DIR/www-r$i/index.html"
-    for p in $(seq 80 $((79 + PAIR_SERVICES))); do
-      pair_in "r$i" busybox httpd -f -p "0.0.0.0:$p" -h "$PAIR_DIR/www-r$i" &
-    done
+    pair_in "r$i" busybox httpd -f -p 0.0.0.0:80 -h "$PAIR_DIR/www-r$i" &
     # a long-lived connection: says its name, then echoes
     printf '#!/bin/sh\necho r%s\nexec cat\n' "$i" > "$PAIR_DIR/echo-r$i" && chmod +x "$PAIR_DIR/echo-r$i"
     pair_in "r$i" busybox nc -ll -p 9000 -e "$PAIR_DIR/echo-r$i" &
@@ -196,26 +196,45 @@ pair_crash() { # I [node]
   return 0
 }
 
-pair_client_load() { # C N INTERVAL OUT
-  # one shell inside the client's namespace runs the whole loop (an `ip netns exec` per request
-  # would cost ~60 ms more each under emulation)
-  pair_in "c$1" sh -c '
-    n=$1 iv=$2 url=$3; k=0
-    while [ $k -lt $n ]; do
-      k=$((k + 1)); t0=$(date +%s%3N)
-      if body=$(busybox timeout 1 busybox wget -q -O - "$url" 2>/dev/null) && [ -n "$body" ]; then
-        echo "$t0 $(date +%s%3N) OK $body"
-      else
-        echo "$t0 $(date +%s%3N) FAIL"
-      fi
-      [ "$iv" = 0 ] || sleep "$iv"
-    done' sh "$2" "$3" "http://$PAIR_VIP/" > "$4"
+pair_client_load() { # C SECONDS MAX_REQUESTS INTERVAL_MS OUT
+  # one python3 process in the client's namespace sends every request (a curl process costs
+  # ~200 ms a request under emulation, busybox wget ~15 ms plus the shell's forks; python3 starts
+  # in ~1.2 s, then a request costs a few ms). It writes "ready" to OUT.ready once started.
+  pair_in "c$1" python3 - "$2" "$3" "$4" "$PAIR_VIP" "$5" <<'PY'
+import socket, sys, time
+secs, n, iv, vip, out = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) / 1000, sys.argv[4], sys.argv[5]
+now = lambda: int(time.time() * 1000)
+open(out + ".ready", "w").write("ready\n")
+end, k, lines = time.time() + secs, 0, []
+while k < n and time.time() < end:
+    k += 1
+    t0 = now()
+    try:
+        s = socket.create_connection((vip, 80), timeout=0.3)
+        s.settimeout(0.3)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        buf = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            buf += b
+        s.close()
+        head, _, body = buf.decode(errors="replace").partition("\r\n\r\n")
+        ok = " 200 " in head.split("\r\n")[0]
+        lines.append("%d %d %s %s" % (t0, now(), "OK" if ok else "FAIL", body.strip() or "-"))
+    except OSError as e:
+        lines.append("%d %d FAIL %s" % (t0, now(), type(e).__name__))
+    time.sleep(iv)
+open(out, "w").write("\n".join(lines) + "\n")
+PY
 }
 
-pair_load_stats() { # OUT EVENT_MS: "requests N failed N first_ok_after_ms N names a,b,c"
-  awk -v ev="$2" '
+pair_load_stats() { # OUT CRASH_MS [GONE_MS]: "requests N failed N first_ok_after_ms N names ..."
+  # first_ok_after_ms: from CRASH_MS to the end of the first success started at GONE_MS or later
+  awk -v ev="$2" -v gone="${3:-$2}" '
     { n++; if ($3 != "OK") f++; else names[$4]++ }
-    $3 == "OK" && $1 >= ev && first == "" { first = $2 - ev }
+    $3 == "OK" && $1 >= gone && first == "" { first = $2 - ev }
     END { s = ""; for (k in names) s = s (s == "" ? "" : ",") k "=" names[k]
           printf "requests %d failed %d first_ok_after_ms %s names %s\n", n, f + 0, (first == "" ? "none" : first), s }' "$1"
 }
