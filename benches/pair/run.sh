@@ -3,7 +3,7 @@
 # directors, in the IPVS lab VM (it re-runs itself inside tests/lab/run when the kernel here has
 # no IPVS). SIZES (default "1x3 1000x10") are SERVICESxREALS tables. For each size, DR forwarding,
 # VRRPv3 200 ms adverts, priorities 150/100 (tests/lab/pair/topo.sh):
-#   programmed   each keepalived's start -> its IPVS table complete (/proc/net/ip_vs line count)
+#   programmed   each keepalived's start -> its IPVS table complete (ipvsadm -Ln counts, polled)
 #   entries      services and destinations on the Master and on the Backup (ipvsadm -Ln)
 #   cpu, rss     CPU seconds (utime+stime of every process, from /proc/PID/stat) and resident
 #                memory (VmRSS) of each node's daemons, once programmed
@@ -38,18 +38,21 @@ daemon_usage() {
   done
   echo "$(echo "scale=2; $cpu / $tck" | bc) $rss"
 }
-# ipvs_lines NODE -> lines of /proc/net/ip_vs (3 header lines + services + destinations)
-ipvs_lines() { pair_in "d$1" cat /proc/net/ip_vs | wc -l; }
-# start_programmed NODE WANT_LINES -> ms from start until the table has WANT_LINES lines
+# start_programmed NODE "SERVICES DESTINATIONS" -> ms from start until ipvsadm -Ln lists them all
+# (/proc/net/ip_vs cannot tell: it lists 5,547 lines for 1,001 services + 10,010 destinations,
+# measured; its seq_file position counts services, not lines). The poll's step is one
+# `ipvsadm -Ln` dump: printed as poll_ms.
 start_programmed() {
-  local t0 lim
-  t0=$(pair_now_ms); lim=$((t0 + 300000))
+  local t0 lim p0
+  t0=$(pair_now_ms); lim=$((t0 + 120000))
   pair_start_director "$1"
   while [ "$(pair_now_ms)" -lt $lim ]; do
-    [ "$(ipvs_lines "$1")" -ge "$2" ] && { echo $(($(pair_now_ms) - t0)); return 0; }
+    p0=$(pair_now_ms)
+    [ "$(pair_ipvs_count "$1")" = "$2" ] && {
+      echo "$(($(pair_now_ms) - t0)) $(($(pair_now_ms) - p0))"; return 0; }
     sleep 0.05
   done
-  echo timeout; return 1
+  echo timeout -; return 1
 }
 # ts_ms "[2026-12-05T14:33:22.123456]" -> ms since the epoch
 ts_ms() { local t=${1#[}; t=${t%]}; echo $(( $(date -d "${t/T/ }" +%s%N) / 1000000 )); }
@@ -62,9 +65,10 @@ for size in $SIZES; do
   echo "== $size: $S services x $N real servers (+ the echo service)"
   pair_up || { echo "pair_up failed"; exit 1; }
   pair_start_reals || { echo "real servers failed"; exit 1; }
-  want=$((3 + (S + 1) * (N + 1)))
-  R[$size,prog1]=$(start_programmed 1 $want)
-  R[$size,prog2]=$(start_programmed 2 $want)
+  want="$((S + 1)) $(((S + 1) * N))"
+  pair_write_conf 1 && pair_write_conf 2 || exit 1   # outside the timed part
+  read -r "R[$size,prog1]" "R[$size,poll1]" <<<"$(start_programmed 1 "$want")"
+  read -r "R[$size,prog2]" "R[$size,poll2]" <<<"$(start_programmed 2 "$want")"
   pair_wait_vip 1 10 || { echo "dir1 never took the VIP"; tail "$PAIR_DIR/d1.log"; exit 1; }
   sleep 1
   R[$size,ent1]=$(pair_ipvs_count 1); R[$size,ent2]=$(pair_ipvs_count 2)
@@ -79,7 +83,7 @@ for size in $SIZES; do
   if [ -n "$line" ]; then R[$size,detect]=$(( $(ts_ms "${line%% *}") - CRASH )); else R[$size,detect]=none; fi
   read -r _ req _ failed _ first _ <<<"$(pair_load_stats "$PAIR_DIR/load" "$CRASH" "$GONE")"
   R[$size,req]=$req; R[$size,failed]=$failed; R[$size,first]=$first
-  for k in prog1 prog2 ent1 ent2 use1 use2 detect req failed first; do echo "$size $k ${R[$size,$k]}"; done
+  for k in prog1 poll1 prog2 poll2 ent1 ent2 use1 use2 detect req failed first; do echo "$size $k ${R[$size,$k]}"; done
   pair_down
 done
 

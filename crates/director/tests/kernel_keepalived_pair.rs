@@ -24,7 +24,7 @@ const DETECTION_BOUND: Duration = Duration::from_secs(3);
 
 /// A pair up and programmed, dir1 Master.
 fn pair(spec: PairSpec) -> Lab {
-    let mut lab = Lab::up(spec).expect("lab topology");
+    let lab = Lab::up(spec).expect("lab topology");
     lab.start_pair(&Implementation::Keepalived)
         .expect("keepalived pair");
     assert!(!lab.holds_vip(1), "the Backup holds no VIP");
@@ -41,11 +41,11 @@ fn assert_spread(lab: &Lab, reals: usize) {
     }
 }
 
-/// The Master dies (`how`) 1 s into a 4 s load: the Backup takes the VIP within the bound,
+/// The Master dies (`how`) 1 s into a 3 s load: the Backup takes the VIP within the bound,
 /// requests succeed again within another second, and at most `late` fail once they do.
-fn assert_failover(lab: &mut Lab, how: Crash, late: usize) -> Failover {
+fn assert_failover(lab: &Lab, how: Crash, late: usize) -> Failover {
     let f = lab
-        .failover(Load::for_time(secs(4.0)), secs(1.0), how)
+        .failover(Load::for_time(secs(3.0)), secs(1.0), how)
         .expect("failover run");
     eprintln!("failover ({how:?}): {}", f.line());
     let detection = f.detection.expect("the Backup never took the VIP");
@@ -66,9 +66,9 @@ fn assert_failover(lab: &mut Lab, how: Crash, late: usize) -> Failover {
 #[test]
 #[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
 fn dr_spreads_and_survives_the_masters_death() {
-    let mut lab = pair(PairSpec::new(Forwarding::Dr, 3));
+    let lab = pair(PairSpec::new(Forwarding::Dr, 3));
     assert_spread(&lab, 3);
-    let f = assert_failover(&mut lab, Crash::Node, 0);
+    let f = assert_failover(&lab, Crash::Node, 0);
     // dir1 is gone: what was sent to it before dir2's gratuitous ARP is lost
     assert!(f.failed >= 1, "{}", f.line());
     assert!(lab.holds_vip(1));
@@ -83,8 +83,8 @@ fn dr_kill_9_of_keepalived_alone_loses_at_most_the_request_in_flight() {
     // one request that straddles the move can fail: its SYN went through dir1, its next segment
     // reaches dir2, which has no entry for it (no sync daemon here), and dir2's own stack answers
     // RST (measured: 0 or 1 of ~130 requests).
-    let mut lab = pair(PairSpec::new(Forwarding::Dr, 2));
-    let f = assert_failover(&mut lab, Crash::Process, 1);
+    let lab = pair(PairSpec::new(Forwarding::Dr, 2));
+    let f = assert_failover(&lab, Crash::Process, 1);
     assert!(f.failed <= 1, "{}", f.line());
     assert!(lab.holds_vip(0), "the dead daemon's VIP stays on dir1");
     assert!(lab.holds_vip(1));
@@ -93,9 +93,9 @@ fn dr_kill_9_of_keepalived_alone_loses_at_most_the_request_in_flight() {
 #[test]
 #[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
 fn nat_gateway_follows_the_master() {
-    let mut lab = pair(PairSpec::new(Forwarding::Nat, 3));
+    let lab = pair(PairSpec::new(Forwarding::Nat, 3));
     assert_spread(&lab, 3);
-    assert_failover(&mut lab, Crash::Node, 0);
+    assert_failover(&lab, Crash::Node, 0);
     // replies reach the client only through the gateway VIP, now on dir2
     assert_spread(&lab, 3);
 }
@@ -103,9 +103,9 @@ fn nat_gateway_follows_the_master() {
 #[test]
 #[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
 fn ipip_tunnel_spreads_and_fails_over() {
-    let mut lab = pair(PairSpec::new(Forwarding::Ipip, 2));
+    let lab = pair(PairSpec::new(Forwarding::Ipip, 2));
     assert_spread(&lab, 2);
-    assert_failover(&mut lab, Crash::Node, 0);
+    assert_failover(&lab, Crash::Node, 0);
     assert_spread(&lab, 2);
 }
 
@@ -114,6 +114,53 @@ fn ipip_tunnel_spreads_and_fails_over() {
 fn gue_tunnel_spreads() {
     let lab = pair(PairSpec::new(Forwarding::Gue { port: 6080 }, 2));
     assert_spread(&lab, 2);
+}
+
+#[test]
+#[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
+fn dr_graceful_stop_then_the_old_master_preempts() {
+    // SIGTERM: keepalived sends a priority-0 advert, so dir2 takes over after its Skew_Time
+    // ((256 - 100) x 200 ms / 256 = 122 ms) instead of Master_Down_Interval. Only a request that
+    // straddles a move of the VIP can fail (its next segment meets a node without its entry).
+    let lab = pair(PairSpec::new(Forwarding::Dr, 2));
+    let f = assert_failover(&lab, Crash::Graceful, 1);
+    assert!(f.failed <= 1, "{}", f.line());
+    assert!(!lab.holds_vip(0));
+    // dir1 comes back with the higher priority and preempts
+    let back = lab
+        .under_load(Load::for_time(secs(3.0)), secs(0.5), 0, |lab| {
+            lab.start_director(0, &Implementation::Keepalived)
+        })
+        .expect("return run");
+    eprintln!("return (preempt): {}", back.line());
+    let took = back.detection.expect("dir1 never took the VIP back");
+    assert!(took < DETECTION_BOUND + secs(2.0), "{}", back.line());
+    assert!(back.failed <= 1, "{}", back.line());
+    assert!(
+        lab_pair::wait_until(secs(2.0), || !lab.holds_vip(1)),
+        "dir2 keeps the VIP after the preemption"
+    );
+}
+
+#[test]
+#[ignore = "needs the IPVS lab kernel (tests/lab/run)"]
+fn dr_return_without_preemption_stays_backup() {
+    let mut spec = PairSpec::new(Forwarding::Dr, 2);
+    spec.preempt = false;
+    let lab = pair(spec);
+    lab.crash(0, Crash::Node).expect("crash");
+    lab.wait_vip(1, DETECTION_BOUND).expect("takeover");
+    lab.revive(0).expect("revive");
+    let back = lab
+        .under_load(Load::for_time(secs(3.0)), secs(0.3), 0, |lab| {
+            lab.start_director(0, &Implementation::Keepalived)
+        })
+        .expect("return run");
+    eprintln!("return (nopreempt): {}", back.line());
+    assert_eq!(back.detection, None, "dir1 took the VIP: {}", back.line());
+    assert_eq!(back.failed, 0, "{}", back.line());
+    assert!(lab.holds_vip(1));
+    assert_eq!(lab.spread(4).get("<failed>"), None);
 }
 
 /// Opens a connection to the echo service through the VIP: (stream, reader, real server name).
@@ -151,13 +198,13 @@ fn has_echo_conn(lab: &Lab, node: usize) -> bool {
 fn dr_connection_survives_failover_with_the_sync_daemon() {
     let mut spec = PairSpec::new(Forwarding::Dr, 2);
     spec.sync_daemon = true;
-    let mut lab = pair(spec);
+    let lab = pair(spec);
     let (mut s, mut r, name) = open_echo(&lab);
     assert!(name == "r1" || name == "r2", "{name}");
     assert_eq!(echo(&mut s, &mut r, "before").expect("echo"), "before");
     // IPVS syncs a connection after net.ipv4.vs.sync_threshold (3) packets
     assert!(
-        lab_pair::wait_until(secs(3.0), || has_echo_conn(&lab, 1)),
+        lab_pair::wait_every(secs(3.0), lab_pair::POLL_CMD, || has_echo_conn(&lab, 1)),
         "the Backup never learned the connection\n{}",
         lab.logs()
     );
@@ -175,7 +222,7 @@ fn dr_connection_survives_failover_with_the_sync_daemon() {
 fn dr_connection_breaks_on_failover_without_the_sync_daemon() {
     // The control: dir2 has no entry for the connection; a non-SYN segment schedules nothing in
     // IPVS and reaches dir2's own stack, where nothing listens on VIP:9000, so it answers RST.
-    let mut lab = pair(PairSpec::new(Forwarding::Dr, 2));
+    let lab = pair(PairSpec::new(Forwarding::Dr, 2));
     let (mut s, mut r, _) = open_echo(&lab);
     assert_eq!(echo(&mut s, &mut r, "before").expect("echo"), "before");
     lab.crash(0, Crash::Node).expect("crash");

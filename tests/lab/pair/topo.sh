@@ -18,7 +18,8 @@
 #   pair_up                  bridges, namespaces, addresses, forwarding set-up on the real servers
 #   pair_start_reals         HTTP on port 80 answering "rI\n" (busybox httpd: ~10 ms to start
 #                            under emulation, python3 http.server ~1.2 s); name + echo on 9000
-#   pair_start_director I    writes dirI's config and starts it (I = 1 or 2)
+#   pair_write_conf I        writes dirI's config ($PAIR_DIR/dI.conf) with $PAIR_CONF_WRITER
+#   pair_start_director I    starts dirI (I = 1 or 2), writing its config first if not there yet
 #   pair_wait_vip I SECONDS  waits until dirI holds the VIP (0 = yes)
 #   pair_crash I [node]      SIGSTOP + SIGKILL every process of dirI; "node" also downs its links
 #   pair_client_load C SECONDS MAX INTERVAL_MS OUT   bounded load from client C through the VIP
@@ -130,7 +131,7 @@ pair_wait() {
 
 # pair_keepalived_conf I: keepalived.conf for dirI on stdout (priority the only difference)
 pair_keepalived_conf() {
-  local prio=$((200 - 50 * $1)) s p i method
+  local prio=$((200 - 50 * $1)) p i method
   case $PAIR_MODE in
     dr) method=DR ;; nat) method=NAT ;; tun) method="TUN type ipip" ;;
     gue) method="TUN type gue port $PAIR_GUE_PORT" ;;
@@ -151,28 +152,23 @@ pair_keepalived_conf() {
   [ "$PAIR_MODE" = nat ] && echo "    $PAIR_GW/24 dev eth1"
   echo "  }"
   echo "}"
-  for s in $(seq 1 "$PAIR_SERVICES"); do
-    p=$((79 + s))
+  local reals=()  # addresses computed once: a subshell per line costs minutes at 1,000 x 10
+  for i in $(seq 1 "$PAIR_REALS"); do reals+=("$(pair_real_addr "$i")"); done
+  for p in $(seq 80 $((79 + PAIR_SERVICES))) 9000; do
     echo "virtual_server $PAIR_VIP $p {"
     echo "  lb_algo rr"
     echo "  lvs_method $method"
     echo "  protocol TCP"
-    for i in $(seq 1 "$PAIR_REALS"); do
-      echo "  real_server $(pair_real_addr "$i") $p { weight 1 }"
-    done
+    for i in "${reals[@]}"; do echo "  real_server $i $p { weight 1 }"; done
     echo "}"
   done
-  echo "virtual_server $PAIR_VIP 9000 {"
-  echo "  lb_algo rr"
-  echo "  lvs_method $method"
-  echo "  protocol TCP"
-  for i in $(seq 1 "$PAIR_REALS"); do echo "  real_server $(pair_real_addr "$i") 9000 { weight 1 }"; done
-  echo "}"
 }
+
+pair_write_conf() { "$PAIR_CONF_WRITER" "$1" > "$PAIR_DIR/d$1.conf"; }
 
 pair_start_director() {
   local n=d$1 conf=$PAIR_DIR/d$1.conf
-  "$PAIR_CONF_WRITER" "$1" > "$conf" || return 1
+  [ -s "$conf" ] || pair_write_conf "$1" || return 1
   if [ "$PAIR_DIRECTOR" = keepalived ]; then
     pair_in "$n" keepalived -n -l -D -f "$conf" -p "$PAIR_DIR/$n.pid" -r "$PAIR_DIR/$n-vrrp.pid" \
       -c "$PAIR_DIR/$n-chk.pid" > "$PAIR_DIR/$n.log" 2>&1 &

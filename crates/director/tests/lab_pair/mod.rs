@@ -32,6 +32,7 @@ use std::io;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use testns::{Bridge, Netns};
@@ -47,6 +48,9 @@ pub enum Crash {
     Process,
     /// `Process`, then its links go down: the machine is gone.
     Node,
+    /// SIGTERM to the daemon, and wait until every process of the node has exited (keepalived
+    /// then sends a priority-0 advert, removes its VIPs and its virtual services).
+    Graceful,
 }
 
 /// The whole topology; everything is killed and deleted on drop.
@@ -57,10 +61,15 @@ pub struct Lab {
     pub clients: Vec<Netns>,
     pub directors: [Netns; 2],
     pub reals: Vec<Netns>,
-    daemons: [Option<Child>; 2],
+    /// The directors' processes (behind a lock so an event can start one while the load and
+    /// the watch threads borrow the lab).
+    daemons: Mutex<[Option<Child>; 2]>,
     servers: Vec<Child>,
     front: Bridge,
     inside: Bridge,
+    /// When `up` began and how long it took (printed on drop: the test's cost).
+    born: Instant,
+    up_took: Duration,
 }
 
 fn ctx<T>(r: io::Result<T>, what: &str) -> io::Result<T> {
@@ -83,6 +92,7 @@ impl Lab {
 
     /// [`Lab::up`] with `clients` client namespaces.
     pub fn up_with_clients(spec: PairSpec, clients: usize) -> io::Result<Lab> {
+        let born = Instant::now();
         let front = ctx(Bridge::new("pf"), "front bridge")?;
         let inside = ctx(Bridge::new("pi"), "inside bridge")?;
         let dir = std::env::temp_dir().join(format!("lab-pair-{}", front.name()));
@@ -147,12 +157,15 @@ impl Lab {
             clients: cs,
             directors: [d1, d2],
             reals,
-            daemons: [None, None],
+            daemons: Mutex::new([None, None]),
             servers: Vec::new(),
             front,
             inside,
+            born,
+            up_took: Duration::ZERO,
         };
         lab.start_reals()?;
+        lab.up_took = born.elapsed();
         Ok(lab)
     }
 
@@ -200,7 +213,7 @@ impl Lab {
     }
 
     /// Writes dir`node+1`'s config and starts `imp` there (stdout and stderr to `dN.log`).
-    pub fn start_director(&mut self, node: usize, imp: &Implementation) -> io::Result<()> {
+    pub fn start_director(&self, node: usize, imp: &Implementation) -> io::Result<()> {
         let name = format!("d{}", node + 1);
         let text = imp.config(&self.spec, node, &self.dir);
         let p = |f: String| self.dir.join(f);
@@ -230,24 +243,24 @@ impl Lab {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        self.daemons[node] = Some(child);
+        self.daemon(node, Some(child));
         Ok(())
     }
 
-    /// Starts both directors, waits until dir1 holds the VIP (within `10 x advert + 5 s`) and,
-    /// for keepalived, until both have programmed every service.
-    pub fn start_pair(&mut self, imp: &Implementation) -> io::Result<()> {
+    /// Starts dir1, waits until it holds the VIP (within `10 x advert + 5 s`), then starts dir2
+    /// (so dir1 is Master with or without preemption) and, for keepalived, waits until both
+    /// have programmed every service.
+    pub fn start_pair(&self, imp: &Implementation) -> io::Result<()> {
         self.start_director(0, imp)?;
+        self.wait_vip(0, self.spec.advert * 10 + Duration::from_secs(5))?;
         self.start_director(1, imp)?;
-        let limit = self.spec.advert * 10 + Duration::from_secs(5);
-        self.wait_vip(0, limit)?;
         if matches!(imp, Implementation::Keepalived) {
             let want = (
                 self.spec.ports().len(),
                 self.spec.ports().len() * self.spec.reals,
             );
             for node in 0..2 {
-                let ok = wait_until(Duration::from_secs(5), || {
+                let ok = wait_every(Duration::from_secs(10), POLL_CMD, || {
                     self.ipvs_counts(node).ok() == Some(want)
                 });
                 if !ok {
@@ -321,63 +334,39 @@ impl Lab {
         Ok(count_ipvsadm(&String::from_utf8_lossy(&out.stdout)))
     }
 
-    /// Takes dir`node+1` away as `how` says.
-    pub fn crash(&mut self, node: usize, how: Crash) -> io::Result<()> {
-        let r = self.kill_node(node, how);
-        if let Some(c) = self.daemons[node].take() {
+    /// Replaces dir`node+1`'s process handle, reaping the old one; returns nothing.
+    fn daemon(&self, node: usize, new: Option<Child>) {
+        let old = match self.daemons.lock() {
+            Ok(mut d) => std::mem::replace(&mut d[node], new),
+            Err(p) => std::mem::replace(&mut p.into_inner()[node], new),
+        };
+        if let Some(c) = old {
             reap(c);
         }
-        r
     }
 
-    /// Runs `load` from client 0 against the first HTTP port, crashes dir1 (`how`) after
-    /// `crash_after`, and watches dir2 take the VIP.
-    pub fn failover(
-        &mut self,
-        load: Load,
-        crash_after: Duration,
-        how: Crash,
-    ) -> io::Result<Failover> {
-        let to = self.vip_addr(self.spec.http_ports[0]);
-        let vip = self.spec.vip;
-        let origin = Instant::now();
-        let watch = load.max_time;
-        let (client, backup) = (&self.clients[0], &self.directors[1]);
-        let (samples, vip_at, crash, gone) = std::thread::scope(|s| -> io::Result<_> {
-            let loader = s.spawn(move || client.run(move || load::run(to, load, origin)));
-            let watcher = s.spawn(move || {
-                backup.run(move || {
-                    let ok = wait_until(watch, || UdpSocket::bind((vip, 0)).is_ok());
-                    ok.then(|| origin.elapsed())
-                })
-            });
-            std::thread::sleep(crash_after);
-            let crash = origin.elapsed();
-            let crashed = self.kill_node(0, how);
-            let gone = origin.elapsed();
-            let samples = loader
-                .join()
-                .map_err(|_| io::Error::other("load panicked"))??;
-            let vip_at = watcher
-                .join()
-                .map_err(|_| io::Error::other("watch panicked"))??;
-            crashed?;
-            Ok((samples, vip_at, crash, gone))
-        })?;
-        if let Some(c) = self.daemons[0].take() {
-            reap(c);
-        }
-        Ok(Failover::from_samples(samples, crash, gone, vip_at))
+    /// Takes dir`node+1` away as `how` says and waits until its processes are gone.
+    pub fn crash(&self, node: usize, how: Crash) -> io::Result<()> {
+        self.take_down(node, how)?;
+        self.settle(node, how)
     }
 
-    /// [`Lab::crash`] without reaping the daemon's handle (usable while other threads borrow).
-    fn kill_node(&self, node: usize, how: Crash) -> io::Result<()> {
+    /// The instant part of [`Lab::crash`]: the signals (and the links down for a node crash).
+    pub fn take_down(&self, node: usize, how: Crash) -> io::Result<()> {
         let ns = &self.directors[node];
-        let out = testns::run(&["ip", "netns", "pids", ns.name()])?;
-        let pids = String::from_utf8_lossy(&out.stdout).to_string();
-        let pids: Vec<&str> = pids.split_whitespace().collect();
+        if how == Crash::Graceful {
+            let pid = self.daemons.lock().map_err(|_| io::Error::other("lock"))?[node]
+                .as_ref()
+                .map(Child::id);
+            if let Some(pid) = pid {
+                testns::run(&["kill", "-TERM", &pid.to_string()])?;
+            }
+            return Ok(());
+        }
+        let pids = self.pids(node)?;
         if !pids.is_empty() {
             for sig in ["-STOP", "-KILL"] {
+                // a process may be gone already: not an error
                 let _ = Command::new("kill")
                     .arg(sig)
                     .args(&pids)
@@ -389,6 +378,102 @@ impl Lab {
             ns.sh("ip link set eth0 down && ip link set eth1 down")?;
         }
         Ok(())
+    }
+
+    /// The waiting part of [`Lab::crash`]: a graceful stop gets 10 s to end every process of
+    /// the node; then the daemon's handle is reaped.
+    pub fn settle(&self, node: usize, how: Crash) -> io::Result<()> {
+        if how == Crash::Graceful {
+            let gone = wait_every(Duration::from_secs(10), POLL_CMD, || {
+                self.pids(node).is_ok_and(|p| p.is_empty())
+            });
+            if !gone {
+                return Err(io::Error::other(format!(
+                    "d{} did not exit within 10 s of SIGTERM",
+                    node + 1
+                )));
+            }
+        }
+        self.daemon(node, None);
+        Ok(())
+    }
+
+    /// The processes in dir`node+1`'s namespace.
+    fn pids(&self, node: usize) -> io::Result<Vec<String>> {
+        let out = testns::run(&["ip", "netns", "pids", self.directors[node].name()])?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Brings a crashed dir`node+1` back as a rebooted machine: no VIP on its interfaces, links
+    /// up. Start its daemon with [`Lab::start_director`].
+    pub fn revive(&self, node: usize) -> io::Result<()> {
+        let ns = &self.directors[node];
+        let _ = ns.ip(&[
+            "addr",
+            "del",
+            &format!("{}/24", self.spec.vip),
+            "dev",
+            "eth0",
+        ]);
+        let _ = ns.ip(&[
+            "addr",
+            "del",
+            &format!("{}/24", self.spec.gateway),
+            "dev",
+            "eth1",
+        ]);
+        ns.sh("ip link set eth0 up && ip link set eth1 up")?;
+        Ok(())
+    }
+
+    /// Runs `load` from client 0 against the first HTTP port, crashes dir1 (`how`) after
+    /// `crash_after`, and watches dir2 take the VIP.
+    pub fn failover(&self, load: Load, crash_after: Duration, how: Crash) -> io::Result<Failover> {
+        let f = self.under_load(load, crash_after, 1, |lab| lab.take_down(0, how))?;
+        self.settle(0, how)?;
+        Ok(f)
+    }
+
+    /// Runs `load` from client 0 against the first HTTP port, runs `event` after `after`, and
+    /// watches dir`watch+1` hold the VIP. In the result, `crash` is when `event` began, `gone`
+    /// when it returned, `detection` when the VIP was local on `watch` (from `crash`).
+    pub fn under_load(
+        &self,
+        load: Load,
+        after: Duration,
+        watch: usize,
+        event: impl FnOnce(&Lab) -> io::Result<()>,
+    ) -> io::Result<Failover> {
+        let to = self.vip_addr(self.spec.http_ports[0]);
+        let vip = self.spec.vip;
+        let origin = Instant::now();
+        let limit = load.max_time;
+        let (client, watched) = (&self.clients[0], &self.directors[watch]);
+        let (samples, vip_at, crash, gone) = std::thread::scope(|s| -> io::Result<_> {
+            let loader = s.spawn(move || client.run(move || load::run(to, load, origin)));
+            std::thread::sleep(after);
+            let watcher = s.spawn(move || {
+                watched.run(move || {
+                    let ok = wait_until(limit, || UdpSocket::bind((vip, 0)).is_ok());
+                    ok.then(|| origin.elapsed())
+                })
+            });
+            let crash = origin.elapsed();
+            let done = event(self);
+            let gone = origin.elapsed();
+            let samples = loader
+                .join()
+                .map_err(|_| io::Error::other("load panicked"))??;
+            let vip_at = watcher
+                .join()
+                .map_err(|_| io::Error::other("watch panicked"))??;
+            done?;
+            Ok((samples, vip_at, crash, gone))
+        })?;
+        Ok(Failover::from_samples(samples, crash, gone, vip_at))
     }
 
     /// The directors' logs, for failure messages.
@@ -418,9 +503,15 @@ impl Drop for Lab {
         if std::thread::panicking() {
             eprintln!("{}", self.logs());
         }
-        for c in self.daemons.iter_mut().filter_map(Option::take) {
-            reap(c);
-        }
+        eprintln!(
+            "lab_pair: {:?} x {} lab: up in {:.1} s, dropped after {:.1} s",
+            self.spec.forwarding,
+            self.spec.reals,
+            self.up_took.as_secs_f64(),
+            self.born.elapsed().as_secs_f64()
+        );
+        self.daemon(0, None);
+        self.daemon(1, None);
         for c in self.servers.drain(..) {
             reap(c);
         }
@@ -435,7 +526,11 @@ impl Drop for Lab {
                 let pids = String::from_utf8_lossy(&o.stdout).to_string();
                 let pids: Vec<&str> = pids.split_whitespace().collect();
                 if !pids.is_empty() {
-                    let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+                    let _ = Command::new("kill")
+                        .arg("-KILL")
+                        .args(&pids)
+                        .stderr(Stdio::null())
+                        .status();
                 }
             }
         }
@@ -443,8 +538,17 @@ impl Drop for Lab {
     }
 }
 
-/// Polls `f` every 2 ms for at most `limit`.
-pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+/// The step of polls that run a command (`ipvsadm`, `ip`): each costs tens of milliseconds of
+/// CPU under emulation, which the daemons under test share.
+pub const POLL_CMD: Duration = Duration::from_millis(50);
+
+/// Polls `f` every 2 ms for at most `limit` (for in-process checks: a `bind`, a `/proc` read).
+pub fn wait_until(limit: Duration, f: impl FnMut() -> bool) -> bool {
+    wait_every(limit, Duration::from_millis(2), f)
+}
+
+/// Polls `f` every `step` for at most `limit`.
+pub fn wait_every(limit: Duration, step: Duration, mut f: impl FnMut() -> bool) -> bool {
     let t0 = Instant::now();
     loop {
         if f() {
@@ -453,7 +557,7 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         if t0.elapsed() >= limit {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(step);
     }
 }
 
