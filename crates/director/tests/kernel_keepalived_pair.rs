@@ -4,63 +4,21 @@
 //! against `director run` by passing `Implementation::director(BIN)` once it programs IPVS.
 //! Run: `tests/lab/run '<test binary> --ignored --test-threads=2'` (tests/check does).
 //!
-//! Timers: VRRPv3, 200 ms adverts, priorities 150/100: the Backup's Master_Down_Interval is
-//! 3 x 200 ms + (256 - 100) x 200 ms / 256 = 722 ms (RFC 9568 - Section 6.1).
+//! Timers: VRRPv3, 200 ms adverts, priorities 150/100 (see `checks::DETECTION_BOUND`).
+//! kernel_pair_failover.rs runs the same scenarios with our director.
 
 mod lab_pair;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use lab_pair::checks::{
+    self, assert_failover, assert_spread, echo, has_echo_conn, open_echo, secs, DETECTION_BOUND,
+};
+use lab_pair::{Crash, Forwarding, Implementation, Lab, Load, PairSpec};
 
-use lab_pair::{Crash, Failover, Forwarding, Implementation, Lab, Load, PairSpec};
+const KEEPALIVED: Implementation = Implementation::Keepalived;
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
-
-/// Generous under emulation with two tests in parallel: ~4x the protocol's 722 ms.
-const DETECTION_BOUND: Duration = Duration::from_secs(3);
-
-/// A pair up and programmed, dir1 Master.
+/// A keepalived pair up and programmed on both nodes, dir1 Master.
 fn pair(spec: PairSpec) -> Lab {
-    let lab = Lab::up(spec).expect("lab topology");
-    lab.start_pair(&Implementation::Keepalived)
-        .expect("keepalived pair");
-    assert!(!lab.holds_vip(1), "the Backup holds no VIP");
-    lab
-}
-
-/// Round robin over `reals` real servers: every one answers, evenly, nothing fails.
-fn assert_spread(lab: &Lab, reals: usize) {
-    let n = 6 * reals;
-    let m = lab.spread(n);
-    assert!(!m.contains_key("<failed>"), "failures: {m:?}");
-    for i in 1..=reals {
-        assert_eq!(m.get(&format!("r{i}")), Some(&6), "round robin: {m:?}");
-    }
-}
-
-/// The Master dies (`how`) 1 s into a 3 s load: the Backup takes the VIP within the bound,
-/// requests succeed again within another second, and at most `late` fail once they do.
-fn assert_failover(lab: &Lab, how: Crash, late: usize) -> Failover {
-    let f = lab
-        .failover(Load::for_time(secs(3.0)), secs(1.0), how)
-        .expect("failover run");
-    eprintln!("failover ({how:?}): {}", f.line());
-    let detection = f.detection.expect("the Backup never took the VIP");
-    assert!(detection < DETECTION_BOUND, "{}", f.line());
-    let first = f
-        .first_success
-        .expect("no request succeeded after the crash");
-    assert!(first < detection + secs(1.0), "{}", f.line());
-    let after: Vec<_> = f
-        .samples
-        .iter()
-        .filter(|s| s.outcome.is_err() && s.start > f.crash + first)
-        .collect();
-    assert!(after.len() <= late, "failures after recovery: {after:?}");
-    f
+    checks::pair(spec, &KEEPALIVED)
 }
 
 #[test]
@@ -161,36 +119,6 @@ fn dr_return_without_preemption_stays_backup() {
     assert_eq!(back.failed, 0, "{}", back.line());
     assert!(lab.holds_vip(1));
     assert_eq!(lab.spread(4).get("<failed>"), None);
-}
-
-/// Opens a connection to the echo service through the VIP: (stream, reader, real server name).
-fn open_echo(lab: &Lab) -> (TcpStream, BufReader<TcpStream>, String) {
-    let to = lab.vip_addr(lab.spec.echo_port.expect("echo port"));
-    let s = lab.clients[0]
-        .run(move || TcpStream::connect_timeout(&to, secs(2.0)))
-        .expect("netns")
-        .expect("connect to the echo service");
-    s.set_read_timeout(Some(secs(3.0))).expect("timeout");
-    let mut r = BufReader::new(s.try_clone().expect("clone"));
-    let mut name = String::new();
-    r.read_line(&mut name).expect("the real server's name");
-    (s, r, name.trim().to_string())
-}
-
-fn echo(s: &mut TcpStream, r: &mut BufReader<TcpStream>, line: &str) -> std::io::Result<String> {
-    s.write_all(format!("{line}\n").as_bytes())?;
-    let mut got = String::new();
-    r.read_line(&mut got)?;
-    Ok(got.trim().to_string())
-}
-
-/// Whether dir`node+1` lists a connection to the VIP's echo port (`ipvsadm -Lnc`).
-fn has_echo_conn(lab: &Lab, node: usize) -> bool {
-    let want = format!("{}:9000", lab.spec.vip);
-    lab.directors[node]
-        .exec(&["ipvsadm", "-Lnc"])
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains(&want))
-        .unwrap_or(false)
 }
 
 #[test]

@@ -112,23 +112,37 @@ pub enum Implementation {
     /// keepalived 2.2.7 (Debian): programs its virtual services on both nodes at start, moves
     /// the VIPs with VRRP.
     Keepalived,
-    /// Any program given a config file: `args` with `{config}` replaced by the file's path
-    /// (later `director run -c {config}`), the file written by `write(spec, node, lab_dir)`.
+    /// Any program given a config file: `args` with `{config}` replaced by the file's path and
+    /// `{state}` by a per-node directory (`dN-state` in the lab's), the file written by
+    /// `write(spec, node, lab_dir)`. It programs IPVS only while Master (the Backup's table
+    /// stays empty), as `director run` does.
     Command {
         program: PathBuf,
         args: Vec<String>,
         write: fn(&PairSpec, usize, &Path) -> String,
+        /// Text the daemon's log holds once it runs as Backup (the pair waits for it on dir2:
+        /// under emulation a debug binary takes seconds to start).
+        backup_log: &'static str,
     },
 }
 
 impl Implementation {
-    /// `BIN run -c {config}` with [`director_yaml`]: the director, once it programs IPVS.
+    /// `BIN run -c {config} --state-dir {state}` with [`director_yaml`]: our director.
     pub fn director(bin: &str) -> Implementation {
         Implementation::Command {
             program: PathBuf::from(bin),
-            args: vec!["run".into(), "-c".into(), "{config}".into()],
+            args: ["run", "-c", "{config}", "--state-dir", "{state}"]
+                .map(String::from)
+                .to_vec(),
             write: director_yaml,
+            backup_log: "from=INIT to=BACKUP",
         }
+    }
+
+    /// Whether the Backup holds the virtual services too (keepalived programs them at start on
+    /// both nodes; the director only on the VIP holder).
+    pub fn programs_backup(&self) -> bool {
+        matches!(self, Implementation::Keepalived)
     }
 
     /// The config text for `node`.

@@ -21,6 +21,7 @@
 //! ```
 #![allow(dead_code, unused_imports)]
 
+pub mod checks;
 mod config;
 mod load;
 
@@ -232,8 +233,13 @@ impl Lab {
             }
             Implementation::Command { program, args, .. } => {
                 let mut c = ns.command(&program.to_string_lossy());
+                let state = p(format!("{name}-state"));
+                std::fs::create_dir_all(&state)?;
                 for a in args {
-                    c.arg(a.replace("{config}", &conf.to_string_lossy()));
+                    c.arg(
+                        a.replace("{config}", &conf.to_string_lossy())
+                            .replace("{state}", &state.to_string_lossy()),
+                    );
                 }
                 c
             }
@@ -248,31 +254,56 @@ impl Lab {
     }
 
     /// Starts dir1, waits until it holds the VIP (within `10 x advert + 5 s`), then starts dir2
-    /// (so dir1 is Master with or without preemption) and, for keepalived, waits until both
-    /// have programmed every service.
+    /// (so dir1 is Master with or without preemption), and waits until every node that should
+    /// hold the services (dir1; dir2 too for keepalived) has programmed all of them.
     pub fn start_pair(&self, imp: &Implementation) -> io::Result<()> {
         self.start_director(0, imp)?;
         self.wait_vip(0, self.spec.advert * 10 + Duration::from_secs(5))?;
         self.start_director(1, imp)?;
-        if matches!(imp, Implementation::Keepalived) {
-            let want = (
-                self.spec.ports().len(),
-                self.spec.ports().len() * self.spec.reals,
-            );
-            for node in 0..2 {
-                let ok = wait_every(Duration::from_secs(10), POLL_CMD, || {
-                    self.ipvs_counts(node).ok() == Some(want)
-                });
-                if !ok {
-                    return Err(io::Error::other(format!(
-                        "d{} has {:?} (services, destinations), want {want:?}",
-                        node + 1,
-                        self.ipvs_counts(node)
-                    )));
-                }
-            }
+        let nodes = if imp.programs_backup() { 2 } else { 1 };
+        for node in 0..nodes {
+            self.wait_programmed(node, Duration::from_secs(10))?;
+        }
+        if let Implementation::Command { backup_log, .. } = imp {
+            self.wait_log(1, backup_log, Duration::from_secs(10))?;
         }
         Ok(())
+    }
+
+    /// Waits until dir`node+1`'s log (`dN.log`) contains `text`.
+    pub fn wait_log(&self, node: usize, text: &str, limit: Duration) -> io::Result<()> {
+        let log = self.dir.join(format!("d{}.log", node + 1));
+        let ok = wait_every(limit, POLL_CMD, || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.contains(text))
+        });
+        if ok {
+            return Ok(());
+        }
+        Err(io::Error::other(format!(
+            "d{} never logged {text:?} within {limit:?}\n{}",
+            node + 1,
+            self.logs()
+        )))
+    }
+
+    /// Waits until dir`node+1`'s kernel holds every service with every real server.
+    pub fn wait_programmed(&self, node: usize, limit: Duration) -> io::Result<()> {
+        let want = (
+            self.spec.ports().len(),
+            self.spec.ports().len() * self.spec.reals,
+        );
+        let ok = wait_every(limit, POLL_CMD, || {
+            self.ipvs_counts(node).ok() == Some(want)
+        });
+        if ok {
+            return Ok(());
+        }
+        Err(io::Error::other(format!(
+            "d{} has {:?} (services, destinations), want {want:?}\n{}",
+            node + 1,
+            self.ipvs_counts(node),
+            self.logs()
+        )))
     }
 
     /// Whether dir`node+1` holds the VIP (binding to it succeeds only where it is local).
