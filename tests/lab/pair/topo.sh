@@ -12,8 +12,9 @@
 #
 #   PAIR_MODE=dr|nat|tun|gue PAIR_REALS=3 PAIR_CLIENTS=1 PAIR_SERVICES=1 (virtual
 #   services on ports 80, 81, ...; the real servers answer on 80 only: the rest is table size)
-#   PAIR_DIRECTOR=keepalived, or a command line with {conf} for the config file (later:
-#   "director run -c {conf}"; then PAIR_CONF_WRITER names the function that writes its config)
+#   PAIR_DIRECTOR=keepalived, or a command line with {conf} for the config file and {n} for the
+#   node's name (d1, d2), e.g. "target/debug/director run -c {conf} --state-dir /tmp/x-{n}" with
+#   PAIR_CONF_WRITER=pair_director_conf (the function that writes its config)
 #
 #   pair_up                  bridges, namespaces, addresses, forwarding set-up on the real servers
 #   pair_start_reals         HTTP on port 80 answering "rI\n" (busybox httpd: ~10 ms to start
@@ -164,6 +165,38 @@ pair_keepalived_conf() {
   done
 }
 
+# pair_director_conf I: the director's YAML for dirI on stdout (priority the only difference; the
+# NAT gateway is a second instance on eth1, VRID + 1, as in lab_pair's director_yaml)
+pair_director_conf() {
+  local prio=$((200 - 50 * $1)) p i fwd=dr tunnel=""
+  case $PAIR_MODE in
+    nat) fwd=nat ;; tun) fwd=tunnel ;;
+    gue) fwd=tunnel; tunnel="    tunnel: {type: gue, port: $PAIR_GUE_PORT}" ;;
+  esac
+  echo "global:"
+  echo "  status_socket: $PAIR_DIR/d$1.sock"
+  echo "instances:"
+  _pair_instance() { # name ifname vrid vip
+    printf '  - name: %s\n    interface: %s\n    virtual_router_id: %s\n    priority: %s\n' "$1" "$2" "$3" "$prio"
+    printf '    advert_interval: %sms\n    virtual_ipaddress: [%s/24]\n' "$(awk -v a="$PAIR_ADVERT" 'BEGIN {print a * 1000}')" "$4"
+  }
+  _pair_instance pair eth0 "$PAIR_VRID" "$PAIR_VIP"
+  [ "$PAIR_MODE" = nat ] && _pair_instance inside eth1 $((PAIR_VRID + 1)) "$PAIR_GW"
+  echo "virtual_servers:"
+  local reals=()
+  for i in $(seq 1 "$PAIR_REALS"); do reals+=("$(pair_real_addr "$i")"); done
+  for p in $(seq 80 $((79 + PAIR_SERVICES))) 9000; do
+    printf '  - instance: pair\n    address: %s\n    port: %s\n    forwarding: %s\n    scheduler: rr\n' "$PAIR_VIP" "$p" "$fwd"
+    [ -n "$tunnel" ] && echo "$tunnel"
+    echo "    real_servers:"
+    for i in "${reals[@]}"; do echo "      - {address: $i, port: $p}"; done
+  done
+  if [ "$PAIR_SYNC" = 1 ]; then
+    echo "ipvs:"
+    echo "  sync_daemon: {instance: pair, interface: eth0, syncid: $PAIR_VRID}"
+  fi
+}
+
 pair_write_conf() { "$PAIR_CONF_WRITER" "$1" > "$PAIR_DIR/d$1.conf"; }
 
 pair_start_director() {
@@ -173,8 +206,9 @@ pair_start_director() {
     pair_in "$n" keepalived -n -l -D -f "$conf" -p "$PAIR_DIR/$n.pid" -r "$PAIR_DIR/$n-vrrp.pid" \
       -c "$PAIR_DIR/$n-chk.pid" > "$PAIR_DIR/$n.log" 2>&1 &
   else
+    local cmd=${PAIR_DIRECTOR//\{conf\}/$conf}
     # shellcheck disable=SC2086  # the command line is split into words on purpose
-    pair_in "$n" ${PAIR_DIRECTOR//\{conf\}/$conf} > "$PAIR_DIR/$n.log" 2>&1 &
+    pair_in "$n" ${cmd//\{n\}/$n} > "$PAIR_DIR/$n.log" 2>&1 &
   fi
   echo $! > "$PAIR_DIR/$n.started"
 }
