@@ -27,8 +27,11 @@ fn dr_spreads_and_survives_the_masters_death() {
     let lab = pair(PairSpec::new(Forwarding::Dr, 3));
     assert_spread(&lab, 3);
     let f = assert_failover(&lab, Crash::Node, 0);
-    // dir1 is gone: what was sent to it before dir2's gratuitous ARP is lost
-    assert!(f.failed >= 1, "{}", f.line());
+    // dir1 is gone: what was sent to it before dir2's gratuitous ARP is lost, unless dir2's ARP
+    // came before dir1's links went down (a slow `ip link` on a busy emulator: measured 0 then)
+    if f.gone.saturating_sub(f.crash) < f.detection.unwrap_or_default() {
+        assert!(f.failed >= 1, "{}", f.line());
+    }
     assert!(lab.holds_vip(1));
     assert_spread(&lab, 3);
 }
