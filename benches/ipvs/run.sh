@@ -54,7 +54,7 @@ for N in $SIZES; do
     fresh bF
     tF=$(ms sh -c "ip netns exec bF $FLOOR add $N $R 2>/dev/null")
     ip netns exec bF ipvsadm -Sn > "$W/f.txt"
-    sF=$(ms sh -c "ip netns exec bF $FLOOR dump 2>/dev/null")
+    sF=$(ms sh -c "ip netns exec bF $FLOOR dump >/dev/null 2>&1")
     gone bF
     # director.
     fresh bD
