@@ -92,11 +92,15 @@ fn get(client: &Host) -> Option<String> {
 }
 
 fn run(on_down: &str) {
+    // The two tests run at once in one VM: their real servers' files under /tmp (named after
+    // the server) must not meet.
+    let tag = &on_down[..3];
+    let (n1, n2, n9) = (format!("{tag}r1"), format!("{tag}r2"), format!("{tag}r9"));
     let lan = Lan::new();
     let mut d = lan.host("d1", "10.9.0.1/24");
-    let r1 = real_server(&lan, "r1", "10.9.0.11");
-    let r2 = real_server(&lan, "r2", "10.9.0.12");
-    let _sorry = real_server(&lan, "r9", "10.9.0.19");
+    let r1 = real_server(&lan, &n1, "10.9.0.11");
+    let r2 = real_server(&lan, &n2, "10.9.0.12");
+    let _sorry = real_server(&lan, &n9, "10.9.0.19");
     let client = lan.host("client", "10.9.0.50/24");
     d.start(&config(on_down));
     d.wait_state("MASTER", Duration::from_secs(10));
@@ -122,7 +126,7 @@ fn run(on_down: &str) {
     let took = t0.elapsed();
     assert!(took < Duration::from_millis(3_000), "r1 out after {took:?}");
     for _ in 0..6 {
-        assert_eq!(get(&client).as_deref(), Some("r2"), "only r2 serves");
+        assert_eq!(get(&client), Some(n2.clone()), "only r2 serves");
     }
     let doc = d.status_json().expect("status");
     let h = doc["health"].as_array().cloned().unwrap_or_default();
@@ -149,14 +153,14 @@ fn run(on_down: &str) {
         weight(&d, "10.9.0.19") == Some(1)
     });
     wait_for(Duration::from_secs(15), "the sorry server answers", || {
-        get(&client).as_deref() == Some("r9")
+        get(&client).as_ref() == Some(&n9)
     });
     // One comes back: the sorry server leaves.
     start_http(&r2);
     wait_for(Duration::from_secs(15), "sorry server out", || {
         dest_line(&d, "10.9.0.19").is_none() && weight(&d, "10.9.0.12") == Some(1)
     });
-    assert_eq!(get(&client).as_deref(), Some("r2"));
+    assert_eq!(get(&client), Some(n2.clone()));
     stop_http(&r2);
     d.signal("TERM");
     d.wait_exit(Duration::from_secs(10));
