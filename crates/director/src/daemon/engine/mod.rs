@@ -222,6 +222,7 @@ pub fn start_with(
         want_of: HashMap::new(),
         absent: BTreeSet::new(),
         looked: BTreeSet::new(),
+        sync_checked: BTreeSet::new(),
         fresh: HashMap::new(),
         cfg: cfg.clone(),
         overrides: Overrides::default(),
@@ -278,6 +279,8 @@ struct Engine {
     absent: BTreeSet<String>,
     /// Instances whose owned keys were read while not Master (once per engine).
     looked: BTreeSet<String>,
+    /// Instances whose backup sync daemon was checked while not Master (once per engine).
+    sync_checked: BTreeSet<String>,
     /// Per instance in `absent`: the batch that programs its desired table from nothing,
     /// prepared while not Master so a takeover does no diffing (dropped when `want` changes).
     fresh: HashMap<String, Arc<ipvs::PreparedBatch>>,

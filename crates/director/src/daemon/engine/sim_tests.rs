@@ -36,6 +36,8 @@ struct Sim {
     /// A fault for every batch (a refusal that will repeat).
     always: Mutex<Option<Fault>>,
     batches: Mutex<u32>,
+    /// The sync daemons running (`StartDaemon` / `StopDaemon` apply here, not to the table).
+    daemons: Mutex<Vec<ipvs::SyncDaemon>>,
 }
 
 impl Sim {
@@ -73,6 +75,26 @@ impl Kernel for Sim {
     }
 
     fn apply(&self, ops: Arc<[Op]>) -> KernelFuture<'_, ipvs::BatchReport> {
+        if ops
+            .iter()
+            .all(|op| matches!(op, Op::StartDaemon(_) | Op::StopDaemon(_)))
+        {
+            let mut running = self.daemons.lock().unwrap();
+            for op in ops.iter() {
+                match op {
+                    Op::StartDaemon(d) => running.push(d.clone()),
+                    Op::StopDaemon(s) => running.retain(|d| d.state != *s),
+                    _ => {}
+                }
+            }
+            let outcomes = vec![Out::Ok; ops.len()];
+            return Box::pin(async move {
+                Ok(ipvs::BatchReport {
+                    outcomes,
+                    interrupted: None,
+                })
+            });
+        }
         *self.batches.lock().unwrap() += 1;
         let fault = self
             .faults
@@ -116,7 +138,8 @@ impl Kernel for Sim {
     }
 
     fn daemons(&self) -> KernelFuture<'_, Vec<ipvs::SyncDaemon>> {
-        Box::pin(async { Ok(Vec::new()) })
+        let running = self.daemons.lock().unwrap().clone();
+        Box::pin(async move { Ok(running) })
     }
 }
 
@@ -139,7 +162,11 @@ virtual_servers:
 
 /// An engine over `sim`, with a state directory of its own.
 fn engine(sim: &Arc<Sim>) -> (EngineHandle, StateDir) {
-    let cfg = crate::config::load::parse(Path::new("t.yaml"), CONFIG.as_bytes()).unwrap();
+    engine_with(sim, CONFIG)
+}
+
+fn engine_with(sim: &Arc<Sim>, config: &str) -> (EngineHandle, StateDir) {
+    let cfg = crate::config::load::parse(Path::new("t.yaml"), config.as_bytes()).unwrap();
     let dir = StateDir::new();
     let (_tx, rx) = mpsc::unbounded_channel();
     let s = Arc::clone(sim);
@@ -278,4 +305,35 @@ async fn a_withdraw_leaves_someone_elses_service() {
     let t = sim.table();
     assert_eq!(t.services.len(), 1, "{t:?}");
     assert_eq!(t.services[0].service.key, foreign().key);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backup_sync_daemon_runs_before_the_first_decision_and_switches_with_the_role() {
+    let sim = Arc::new(Sim::default());
+    let config = format!("{CONFIG}ipvs:\n  sync_daemon: {{instance: web, interface: eth0}}\n");
+    let (h, _dir) = engine_with(&sim, &config);
+    let states = || -> Vec<ipvs::DaemonState> {
+        sim.daemons
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| d.state)
+            .collect()
+    };
+    // No VRRP decision yet: the backup daemon runs already.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while states() != vec![ipvs::DaemonState::Backup] {
+        assert!(Instant::now() < deadline, "backup daemon: {:?}", states());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    role(&h, Role::MasterHeld);
+    until(&h, "programmed", |i| i.programming == Ownership::Programmed).await;
+    assert_eq!(
+        states(),
+        vec![ipvs::DaemonState::Master],
+        "switched on takeover"
+    );
+    role(&h, Role::Released);
+    until(&h, "withdrawn", |i| i.programming == Ownership::Withdrawn).await;
+    assert_eq!(states(), vec![ipvs::DaemonState::Backup], "switched back");
 }

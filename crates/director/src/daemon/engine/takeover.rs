@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ipvs::{PreparedBatch, ServiceKey, Table};
+use ipvs::{Op, PreparedBatch, ServiceKey, Table};
 
 use super::Engine;
 use crate::desired;
@@ -39,6 +39,9 @@ impl Engine {
             .filter(|n| self.want_of.get(n).is_some_and(|w| !w.is_empty()))
             .collect();
         for name in names {
+            if self.sync_checked.insert(name.clone()) {
+                self.backup_sync_daemon(&name).await;
+            }
             if !self.absent.contains(&name) && self.looked.insert(name.clone()) {
                 let keys: Vec<ServiceKey> = self.owned_keys(&name).into_iter().collect();
                 let Ok(worker) = self.worker().await else {
@@ -58,6 +61,35 @@ impl Engine {
                 let batch = self.fresh_batch(&name);
                 self.fresh.insert(name, batch);
             }
+        }
+    }
+
+    /// Starts the backup sync daemon of an instance that is not Master yet, if the
+    /// configuration ties the sync daemon to it and none runs: a Backup receives the Master's
+    /// connections from its start, not from its first reconcile (a connection opened before
+    /// that would never reach it). A master daemon left running is stopped by the next
+    /// reconcile, which switches both by role.
+    async fn backup_sync_daemon(&mut self, name: &str) {
+        let Some((run, _)) = self.sync_daemon(name, false) else {
+            return;
+        };
+        let Ok(worker) = self.worker().await else {
+            return;
+        };
+        match worker.daemons().await {
+            Ok(running) if running.iter().any(|d| d.state == run.state) => {}
+            Ok(_) => match worker.apply(Arc::from(vec![Op::StartDaemon(run)])).await {
+                Ok(r) if r.all_ok() => {
+                    tracing::info!(instance = name, "backup sync daemon started")
+                }
+                Ok(r) => {
+                    tracing::warn!(instance = name, report = ?r.failures().next(), "cannot start the backup sync daemon")
+                }
+                Err(e) => {
+                    tracing::warn!(instance = name, error = %e, "cannot start the backup sync daemon")
+                }
+            },
+            Err(e) => tracing::warn!(instance = name, error = %e, "reading the sync daemons"),
         }
     }
 
