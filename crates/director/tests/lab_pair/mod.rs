@@ -24,6 +24,7 @@
 pub mod checks;
 mod config;
 mod load;
+pub mod scenarios;
 
 pub use config::{director_yaml, keepalived_conf, Forwarding, Implementation, PairSpec};
 pub use load::{get, spread, Failover, Load, Sample};
