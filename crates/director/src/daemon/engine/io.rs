@@ -8,9 +8,10 @@ use std::time::{Instant, SystemTime};
 
 use ipvs::{DaemonState, Op, Outcome as OpOutcome, ServiceEntry, ServiceKey, Table};
 
+use super::kernel::Kernel;
 use super::Engine;
 use crate::desired::Desired;
-use crate::gate::{Outcome, Ticket};
+use crate::gate::Outcome;
 use crate::reconcile::{self, Owned};
 use crate::state::{Reconcile, Trigger};
 
@@ -20,7 +21,6 @@ impl Engine {
         &mut self,
         name: &str,
         trigger: Trigger,
-        _ticket: Ticket,
         master: bool,
     ) -> Outcome {
         let started = Instant::now();
@@ -36,28 +36,17 @@ impl Engine {
             return Outcome::Ok;
         }
         let result = self.reconcile_io(name, &want, &owned, master, sync).await;
+        let failed = |retryable| {
+            if retryable {
+                Outcome::Retryable
+            } else {
+                Outcome::Fatal
+            }
+        };
         let (outcome, ops, error) = match result {
-            Ok((ops, failures)) => match failures {
-                None => (Outcome::Ok, ops, None),
-                Some((retryable, e)) => (
-                    if retryable {
-                        Outcome::Retryable
-                    } else {
-                        Outcome::Fatal
-                    },
-                    ops,
-                    Some(e),
-                ),
-            },
-            Err((retryable, e)) => (
-                if retryable {
-                    Outcome::Retryable
-                } else {
-                    Outcome::Fatal
-                },
-                0,
-                Some(e),
-            ),
+            Ok((ops, None)) => (Outcome::Ok, ops, None),
+            Ok((ops, Some((retryable, e)))) => (failed(retryable), ops, Some(e)),
+            Err((retryable, e)) => (failed(retryable), 0, Some(e)),
         };
         if outcome == Outcome::Ok {
             if master {
@@ -124,18 +113,14 @@ impl Engine {
         let worker = self.worker().await.map_err(|e| (false, e))?;
         let mut extra = Vec::new();
         if let Some((run, stop)) = sync {
-            let running = worker.daemons().await.map_err(|e| {
-                (
-                    retryable_error(&e),
-                    format!("reading the sync daemons: {e}"),
-                )
-            })?;
-            if running.iter().any(|d| d.state == stop) {
-                extra.push(Op::StopDaemon(stop));
-            }
-            if !running.iter().any(|d| d.state == run.state) {
-                extra.push(Op::StartDaemon(run));
-            }
+            extra = daemon_ops(worker.as_ref(), run, Some(stop))
+                .await
+                .map_err(|e| {
+                    (
+                        retryable_error(&e),
+                        format!("reading the sync daemons: {e}"),
+                    )
+                })?;
         }
         if master && !self.kernel_set {
             self.kernel_set = true;
@@ -203,14 +188,11 @@ impl Engine {
             .await
             .map_err(|e| (retryable_error(&e), format!("reading the services: {e}")))?;
         let mut kernel = Table::default();
-        for (_, found) in read {
-            if let Some(ks) = found {
-                let entry = ServiceEntry {
-                    service: ks.service.clone(),
-                    destinations: ks.dests.values().cloned().collect(),
-                };
-                kernel.services.push(entry);
-            }
+        for ks in read.into_iter().filter_map(|(_, found)| found) {
+            kernel.services.push(ServiceEntry {
+                service: ks.service,
+                destinations: ks.dests.into_values().collect(),
+            });
         }
         for e in &kernel.services {
             for d in &e.destinations {
@@ -342,6 +324,24 @@ impl Engine {
             }
         }
     }
+}
+
+/// The operations that leave the sync daemon `run` running (started if it is not) and, when
+/// given, the daemon in state `stop` stopped; empty when the kernel already runs exactly that.
+pub(super) async fn daemon_ops(
+    kernel: &dyn Kernel,
+    run: ipvs::SyncDaemon,
+    stop: Option<DaemonState>,
+) -> Result<Vec<Op>, ipvs::Error> {
+    let running = kernel.daemons().await?;
+    let mut ops = Vec::new();
+    if let Some(stop) = stop.filter(|s| running.iter().any(|d| d.state == *s)) {
+        ops.push(Op::StopDaemon(stop));
+    }
+    if !running.iter().any(|d| d.state == run.state) {
+        ops.push(Op::StartDaemon(run));
+    }
+    Ok(ops)
 }
 
 /// Whether an error of the IPVS library is worth retrying (a socket or a torn read), rather

@@ -505,11 +505,11 @@ impl Engine {
             }
             Action::Program(ticket) => {
                 let trigger = self.triggers.remove(name).unwrap_or(Trigger::Drift);
-                let outcome = self.reconcile(name, trigger, ticket, true).await;
+                let outcome = self.reconcile(name, trigger, true).await;
                 self.feed(name, Event::ReconcileDone { ticket, outcome });
             }
             Action::Withdraw(ticket) => {
-                let outcome = self.reconcile(name, Trigger::Withdraw, ticket, false).await;
+                let outcome = self.reconcile(name, Trigger::Withdraw, false).await;
                 self.feed(name, Event::ReconcileDone { ticket, outcome });
             }
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ipvs::{Op, PreparedBatch, ServiceKey, Table};
+use ipvs::{PreparedBatch, ServiceKey, Table};
 
 use super::Engine;
 use crate::desired;
@@ -76,9 +76,9 @@ impl Engine {
         let Ok(worker) = self.worker().await else {
             return;
         };
-        match worker.daemons().await {
-            Ok(running) if running.iter().any(|d| d.state == run.state) => {}
-            Ok(_) => match worker.apply(Arc::from(vec![Op::StartDaemon(run)])).await {
+        match super::io::daemon_ops(worker.as_ref(), run, None).await {
+            Ok(ops) if ops.is_empty() => {}
+            Ok(ops) => match worker.apply(Arc::from(ops)).await {
                 Ok(r) if r.all_ok() => {
                     tracing::info!(instance = name, "backup sync daemon started")
                 }
