@@ -43,8 +43,26 @@ pub fn ipvsadm(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `ipvsadm -Sn` as a list of lines.
+/// `ipvsadm -Sn` in the caller's namespace, read until two reads agree.
+///
+/// The kernel hashes every namespace's services into one table and
+/// ipvsadm's dump walks it by position without a consistency check, so
+/// a namespace another test churns can make one dump skip or repeat
+/// entries of this namespace (our `snapshot()` detects that and retries;
+/// ipvsadm does not). Two equal dumps in a row are this table.
 pub fn save() -> Vec<String> {
+    let mut last = ipvsadm_lines();
+    for _ in 0..20 {
+        let next = ipvsadm_lines();
+        if next == last {
+            return next;
+        }
+        last = next;
+    }
+    panic!("ipvsadm -Sn never gave the same table twice in 21 reads");
+}
+
+fn ipvsadm_lines() -> Vec<String> {
     ipvsadm(&["-Sn"]).lines().map(str::to_string).collect()
 }
 
