@@ -9,6 +9,11 @@
  *   ipvs-floor dump              every service (one dump), then each service's real servers (one
  *                                dump each); prints the counts
  *
+ * Built with -DSILENT, `add` sends its requests without NLM_F_ACK (success is silent, only refusals
+ * come back) and reads what is queued after each sendmsg without waiting: the floor of the way
+ * `director` sends batches (docs/ipvs.md, "Batches and flow control"); benches/floor/acks.sh
+ * compares the two.
+ *
  * Elapsed milliseconds (socket open and family lookup excluded) go to stderr as
  * "add N x R: T ms, E errors" / "dump: S services, D real servers: T ms".
  * Written for this project from the kernel's uapi headers (linux/ip_vs.h, linux/genetlink.h).
@@ -104,6 +109,25 @@ static void send_out(void) {
   out_len = 0;
 }
 
+#ifdef SILENT
+#define ACK 0
+/* Reads the replies queued by the last sendmsg (errors only), without waiting. */
+static int read_acks(int want) {
+  int errors = 0;
+  (void)want;
+  for (;;) {
+    ssize_t n = recv(sock, in, sizeof in, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return errors;
+      perror("recv"); exit(1);
+    }
+    for (struct nlmsghdr *h = (void *)in; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n))
+      if (h->nlmsg_type == NLMSG_ERROR && ((struct nlmsgerr *)NLMSG_DATA(h))->error) errors++;
+  }
+}
+#else
+#define ACK NLM_F_ACK
 /* Reads replies until `want` acks (or errors) arrived; returns how many were errors. */
 static int read_acks(int want) {
   int errors = 0;
@@ -119,6 +143,7 @@ static int read_acks(int want) {
   }
   return errors;
 }
+#endif
 
 /* Runs one dump request already packed in `out`; calls `each` for every reply message. */
 static void dump(void (*each)(struct nlmsghdr *)) {
@@ -173,7 +198,7 @@ static void resolve_family(void) {
 static int add(int n_svc, int n_real, int batch) {
   int pending = 0, errors = 0;
   for (int s = 0; s < n_svc; s++) {
-    struct nlmsghdr *h = begin(family, NLM_F_ACK, IPVS_CMD_NEW_SERVICE);
+    struct nlmsghdr *h = begin(family, ACK, IPVS_CMD_NEW_SERVICE);
     struct nlattr *svc = open_nest(IPVS_CMD_ATTR_SERVICE);
     service_key(s);
     attr(IPVS_SVC_ATTR_SCHED_NAME, "wrr", 4);
@@ -185,7 +210,7 @@ static int add(int n_svc, int n_real, int batch) {
     finish(h);
     pending++;
     for (int r = 0; r < n_real; r++) {
-      h = begin(family, NLM_F_ACK, IPVS_CMD_NEW_DEST);
+      h = begin(family, ACK, IPVS_CMD_NEW_DEST);
       svc = open_nest(IPVS_CMD_ATTR_SERVICE);
       service_key(s);
       close_nest(svc);

@@ -1,6 +1,6 @@
-//! Kernel tests (run inside the lab VM): pipelined batches. A partial failure is reported per
-//! operation; a batch of thousands loses no ack; when acks are lost anyway (ENOBUFS) the report
-//! says Unknown, never Ok for something that did not apply.
+//! Kernel tests (run inside the lab VM): batches. A partial failure is reported per operation;
+//! a batch of thousands applies whole and says so; when error replies are lost anyway (ENOBUFS)
+//! the report says Unknown, never Ok for something that did not apply.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -118,8 +118,10 @@ fn big_batch_loses_no_ack() {
 
 #[test]
 #[ignore = "needs the IPVS kernel: run inside tests/lab/run (tests/check does)"]
-fn lost_acks_are_unknown_never_ok() {
-    // A small receive buffer and a window far beyond it: the kernel drops acks (ENOBUFS).
+fn lost_replies_are_unknown_never_ok() {
+    // Success is silent, so only errors can be lost: 3,000 refused operations (EEXIST)
+    // interleaved with 3,000 that apply, a small receive buffer and a window far beyond it:
+    // the kernel drops error replies (ENOBUFS). No refused operation may be reported Ok.
     let ns = testns::Netns::new("ipvs").unwrap();
     ns.run(|| {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -127,28 +129,47 @@ fn lost_acks_are_unknown_never_ok() {
             .build()
             .unwrap();
         rt.block_on(async {
+            let mut big = Conn::connect().await.unwrap();
+            let first = table_ops(1, 3000);
+            let r = big.apply(&first).await.unwrap();
+            assert!(r.all_ok(), "{:?}", r.failures().next());
+            let key = tcp("10.1.0.1", 1000);
+            let mut ops = Vec::new();
+            for i in 0..3000 {
+                let again = Destination::new(rs(i), 80, Forwarding::DirectRoute);
+                let new = Destination::new(rs(3000 + i), 80, Forwarding::DirectRoute);
+                ops.push(Op::AddDest(key, again)); // even: EEXIST
+                ops.push(Op::AddDest(key, new)); // odd: applies
+            }
             let mut c = Conn::connect_with_rcvbuf(4096).await.unwrap();
             c.set_window(100_000);
-            let ops = table_ops(1, 3000);
             let r = c.apply(&ops).await.unwrap();
-            assert!(r.interrupted.is_some(), "expected lost acks: {r:?}");
+            assert!(r.interrupted.is_some(), "expected lost replies: {r:?}");
             assert!(r.unknown_count() > 0);
-            assert_eq!(r.failures().count(), 0);
-            // Every operation reported Ok really applied; Unknown ones may or may not have.
-            let mut big = Conn::connect().await.unwrap();
             let table = big.snapshot().await.unwrap();
             let present: std::collections::HashSet<_> = table
                 .services
                 .iter()
                 .flat_map(|e| e.destinations.iter().map(|d| d.key()))
                 .collect();
-            for (op, o) in ops.iter().zip(&r.outcomes) {
-                if let (Op::AddDest(_, d), Outcome::Ok) = (op, o) {
-                    assert!(present.contains(&d.key()), "{op} reported Ok but absent");
+            for (i, (op, o)) in ops.iter().zip(&r.outcomes).enumerate() {
+                match o {
+                    Outcome::Ok => {
+                        assert!(i % 2 == 1, "{op}: refused by the kernel, reported Ok");
+                        if let Op::AddDest(_, d) = op {
+                            assert!(present.contains(&d.key()), "{op} reported Ok but absent");
+                        }
+                    }
+                    Outcome::Failed(e) => {
+                        assert!(i % 2 == 0, "{op}: applied, reported {e}");
+                        assert_eq!(e.errno, Errno::EEXIST, "{op}");
+                    }
+                    Outcome::Unknown | Outcome::NotSent => {}
+                    other => panic!("{op}: {other:?}"),
                 }
             }
             assert_eq!(
-                r.ok_count() + r.unknown_count() + r.not_sent_count(),
+                r.ok_count() + r.failures().count() + r.unknown_count() + r.not_sent_count(),
                 ops.len()
             );
         });

@@ -2,15 +2,17 @@
 //!
 //! - The family id of `"IPVS"` is resolved once, at [`Conn::connect`] (libipvs, behind ipvsadm,
 //!   resolves it for every operation).
-//! - [`Conn::apply`] pipelines a batch: requests are packed many to a `send` (each with
-//!   `NLM_F_ACK`), a bounded window of requests is in flight, acks are matched by sequence
-//!   number, and the report says for each operation Ok, Failed (which errno, what it means) or
-//!   Unknown (its ack was lost, or the kernel sent none: re-read the table, never retry
-//!   blindly).
+//! - [`Conn::apply`] sends a batch: requests packed many to a `send`, success silent (no
+//!   `NLM_F_ACK`: the kernel runs a datagram's requests inside our `send` and queues an error
+//!   for each refused one, so the errors read after it are all there is), errors matched by
+//!   sequence number, and the report says for each operation Ok, Failed (which errno, what it
+//!   means) or Unknown (a reply was lost: re-read the table, never retry blindly). One ack per
+//!   request cost about half of the kernel's time for a batch (an skb per ack, one `recv` each:
+//!   measured with the plain-C floor, docs/benchmarks.md).
 //! - Why the window: `netlink_unicast` in the kernel drops a reply when the receiving socket's
 //!   buffer is full and flags the socket with ENOBUFS, while the operation itself still applied.
-//!   The window is sized from the receive buffer actually granted (`SO_RCVBUFFORCE` as root,
-//!   else `SO_RCVBUF`), so that every ack of the window fits.
+//!   A datagram carries at most a window of requests, sized from the receive buffer actually
+//!   granted (`SO_RCVBUFFORCE` as root, else `SO_RCVBUF`), so that all their replies fit.
 //!
 //! - Replies are never waited for: the kernel queues them inside our `send` (and the next dump
 //!   chunk inside our `recv`), so an empty queue means no more is coming (see `recv_one`).
@@ -42,7 +44,7 @@ pub use prepared::PreparedBatch;
 const RCVBUF_WANTED: usize = 8 << 20;
 /// Largest packed `send`.
 pub(crate) const MAX_SEND: usize = 128 << 10;
-/// Bytes of receive buffer budgeted per ack in flight (an ack's `truesize` is ~768 bytes; an
+/// Bytes of receive buffer budgeted per request of a datagram (an ack's `truesize` is ~768 bytes; an
 /// error ack echoes the request and is larger).
 const BYTES_PER_ACK: usize = 2048;
 /// Read sizes of the verifying sockets: dumps chunked at up to 24 KiB and 28 KiB instead of ~32
@@ -53,8 +55,6 @@ const BYTES_PER_ACK: usize = 2048;
 /// (`ip_vs_genl_dump_services` resumes by position), so the walking grows with chunks x services;
 /// with 4 KiB and 12 KiB reads it was most of the kernel's time in a snapshot of 10,000 services.
 const VERIFY_RECV_LENS: [usize; 2] = [24 << 10, 28 << 10];
-/// Requests sent together once the window has room for them.
-const REFILL_CHUNK: usize = 256;
 /// Receive buffer for one datagram (dump skbs are at most 32 KiB: `netlink_recvmsg`).
 const RECV_BUF: usize = 64 << 10;
 
@@ -152,7 +152,8 @@ impl Conn {
         self.family
     }
 
-    /// How many requests [`Conn::apply`] keeps in flight.
+    /// How many requests [`Conn::apply`] packs into one datagram at most (all their replies fit
+    /// in the receive buffer).
     pub fn window(&self) -> usize {
         self.window
     }
@@ -162,8 +163,8 @@ impl Conn {
         self.rcvbuf
     }
 
-    /// Sets the window (at least 1): fewer requests in flight than the receive buffer allows, for
-    /// tests of the flow control.
+    /// Sets the window (at least 1): more or fewer requests per datagram than the receive
+    /// buffer allows, for tests of the flow control.
     pub fn set_window(&mut self, window: usize) {
         self.window = window.max(1);
     }
