@@ -96,7 +96,7 @@ fn big_batch_loses_no_ack() {
         let r = c.apply(&ops).await.unwrap();
         assert_eq!(r.interrupted, None);
         assert_eq!(r.ok_count(), ops.len(), "{:?}", r.failures().next());
-        let table = c.snapshot().await.unwrap();
+        let table = settled_snapshot(&mut c).await;
         assert_eq!(table.services.len(), 600);
         assert!(table.services.iter().all(|e| e.destinations.len() == 10));
         assert_eq!(save().len(), 6600);
@@ -146,7 +146,7 @@ fn lost_replies_are_unknown_never_ok() {
             let r = c.apply(&ops).await.unwrap();
             assert!(r.interrupted.is_some(), "expected lost replies: {r:?}");
             assert!(r.unknown_count() > 0);
-            let table = big.snapshot().await.unwrap();
+            let table = settled_snapshot(&mut big).await;
             let present: std::collections::HashSet<_> = table
                 .services
                 .iter()

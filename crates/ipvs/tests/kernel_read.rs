@@ -63,7 +63,7 @@ fn reads_services_by_key_as_the_snapshot_has_them() {
         keys.extend([big, fw, absent, v6, keys[0]]);
         let got = c.read_services(&keys).await.unwrap();
         assert_eq!(got.len(), keys.len());
-        let snap = c.snapshot().await.unwrap().into_keyed();
+        let snap = settled_snapshot(&mut c).await.into_keyed();
         for ((k, read), want) in got.iter().zip(&keys) {
             assert_eq!(k, want, "order kept");
             match (read, snap.get(k)) {
@@ -108,7 +108,7 @@ fn churn_elsewhere_never_tears_a_read_by_key() {
         let (keys, ops) = owned_ops(300, 2);
         let r = c.apply(&ops).await.unwrap();
         assert!(r.all_ok(), "{:?}", r.failures().next());
-        let want = c.snapshot().await.unwrap().into_keyed();
+        let want = settled_snapshot(&mut c).await.into_keyed();
 
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);

@@ -104,3 +104,21 @@ pub fn has_module(name: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// A checked snapshot for a test's setup or its final check, taken again while other tests'
+/// namespaces churn: a services dump resumes by position in the kernel's one table of every
+/// namespace's services, so a busy neighbour can tear every try of one `snapshot()` and make
+/// it refuse with `Inconsistent` (as it must). The neighbours' churn ends; this waits for a
+/// quiet moment (up to 10 s). Tests of the snapshot under churn call `snapshot()` itself.
+pub async fn settled_snapshot(c: &mut Conn) -> ipvs::Table {
+    for _ in 0..100 {
+        match c.snapshot().await {
+            Ok(t) => return t,
+            Err(ipvs::Error::Inconsistent { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("snapshot: {e}"),
+        }
+    }
+    panic!("the table kept changing for 10 s")
+}
