@@ -4,11 +4,12 @@
 use std::net::SocketAddr;
 
 use havip::config::{
-    CheckConfig, CheckSpec, GarpConfig, InstanceConfig, Masked, NotifyConfig, ProbeSpec, RoleMode,
+    CheckConfig, CheckSpec, GarpConfig, InstanceConfig, Masked, NotifyConfig, RoleMode,
     TrackInterface, Vip,
 };
 use havip::packet::Version as WireVersion;
 use havip::time::Centisecs;
+use havip::track::ProbeSpec;
 
 use crate::config::{CheckKind, Instance, Role, Version};
 

@@ -143,6 +143,10 @@ impl Driver {
                 self.track.external_weight = w;
                 self.retrack().await;
             }
+            Command::ExternalFault(reason) => {
+                self.track.external_fault = reason;
+                self.retrack().await;
+            }
             Command::Claim(reply) => {
                 let r = self.claim().await;
                 let _ = reply.send(r);
@@ -265,6 +269,9 @@ impl Driver {
                 weight: c.weight,
                 state: st,
             });
+        }
+        if let Some(reason) = &self.track.external_fault {
+            tracked.push(Tracked::OwnerFault { reason });
         }
         let v = verdict(self.cfg.priority, &tracked, self.track.external_weight);
         let now = self.now();

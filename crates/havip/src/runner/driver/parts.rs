@@ -74,6 +74,8 @@ pub(super) struct Tracking {
     pub(super) rx: mpsc::UnboundedReceiver<(usize, CheckState)>,
     /// The owner's weight (`InstanceHandle::set_external_weight`), added to the priority.
     pub(super) external_weight: i32,
+    /// The owner's fault (`InstanceHandle::set_external_fault`): FAULT while set.
+    pub(super) external_fault: Option<String>,
     /// The tracking FAULT reason while the verdict is a FAULT.
     pub(super) fault: Option<String>,
 }
