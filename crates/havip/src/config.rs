@@ -85,7 +85,7 @@ pub struct CheckConfig {
     /// The probe, its timing and its rise/fall counts.
     pub check: CheckSpec,
     /// 0: FAULT while failing; > 0: added while up; < 0: added while down (see
-    /// [`crate::track::weight`]).
+    /// [`crate::track::verdict`]).
     pub weight: i32,
 }
 

@@ -25,7 +25,7 @@ use crate::fsm::{Action, Event, Instance, Reason, State};
 use crate::net::vip::{LinkEvent, LinkMonitor, Netlink};
 use crate::packet::{self, Advert, Auth, DropReason, LocalCheck, RxMeta};
 use crate::time::Timestamp;
-use crate::track::weight::{verdict, Tracked, Verdict};
+use crate::track::{verdict, Tracked, Verdict};
 use parts::{Attachment, Notifier, Outputs, Ownership, Tracking, Vips};
 
 /// Attempts to remove the VIPs on stop before giving up (with the reconciler's backoff).

@@ -185,11 +185,6 @@ fn reason(context: &Context, e: &ProbeError) -> String {
     }
 }
 
-/// Runs `spec` once, bounded by `limit` (a [`Probe`] built for one run).
-pub async fn run(spec: &ProbeSpec, limit: Duration) -> Outcome {
-    Probe::new(spec, limit).run().await
-}
-
 async fn read_small(path: PathBuf) -> std::io::Result<String> {
     let f = tokio::fs::File::open(path).await?;
     let mut s = String::new();
@@ -198,7 +193,7 @@ async fn read_small(path: PathBuf) -> std::io::Result<String> {
 }
 
 /// A file probe's content: an integer is a value, `fault` or anything else is FAULT.
-pub fn parse_file_value(text: &str) -> Outcome {
+fn parse_file_value(text: &str) -> Outcome {
     let t = text.trim();
     if t.eq_ignore_ascii_case("fault") {
         return Outcome::Fault("file says fault".into());
@@ -220,7 +215,7 @@ fn truncate(s: &str, n: usize) -> &str {
 }
 
 /// True when some process's `comm` equals `name` (truncated to the kernel's 15 bytes).
-pub fn process_running(name: &str) -> bool {
+fn process_running(name: &str) -> bool {
     let want = comm_of(name);
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return false;
@@ -248,6 +243,11 @@ mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
+
+    /// Runs `spec` once, bounded by `limit` (a [`Probe`] built for one run).
+    async fn run(spec: &ProbeSpec, limit: Duration) -> Outcome {
+        Probe::new(spec, limit).run().await
+    }
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()

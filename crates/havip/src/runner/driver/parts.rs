@@ -59,7 +59,7 @@ pub(super) struct TrackedLink {
     pub(super) up: bool,
 }
 
-/// The tracking inputs that make the effective priority or a FAULT (`track::weight::verdict`).
+/// The tracking inputs that make the effective priority or a FAULT (`track::verdict`).
 pub(super) struct Tracking {
     /// Link and address events of the host (own interface and tracked links); `None` once it
     /// has ended (logged).
