@@ -3,8 +3,8 @@
 //!
 //! ```text
 //!   InstanceHandle ──cmd (mpsc)──────────────┐
-//!   (set_external_weight, claim, release,    │
-//!    update, shutdown)                       ▼
+//!   (set_external_weight / _fault, claim,    │
+//!    release, update, shutdown)              ▼
 //!   receiver (one socket per      ┌───────────────────────┐ ──► VrrpSocket.send_to (adverts)
 //!   interface) ──by VRID────────► │   driver task         │
 //!   (decode / drop by reason)     │                       │ ──► Netlink add/remove VIP
