@@ -139,3 +139,52 @@ fn shared_checks_status_and_quorum_failover() {
     assert_eq!(a.instance_field("state").as_deref(), Some("MASTER"));
     stop.store(true, Ordering::SeqCst);
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
+fn quorum_down_fault_is_a_vrrp_fault_until_the_quorum_holds_again() {
+    let lan = Lan::new();
+    let r = lan.host("r", &format!("{RS}/24"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let _hits = acceptor(&r.ns, Arc::clone(&stop));
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
+    let svc = services().replace(
+        "quorum_down: {priority_decrease: 100}",
+        "quorum_down: {fault: true}",
+    );
+    a.start(&format!("{}{svc}", instance("web", 52, 150, VIP24, "")));
+    b.start(&format!("{}{svc}", instance("web", 52, 120, VIP24, "")));
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("BACKUP", Duration::from_secs(1));
+    wait_for(
+        Duration::from_secs(3),
+        "a reports the real server up",
+        || {
+            a.status_json().is_some_and(|d| {
+                d["health"][0]["health"] == "up" && d["health"][1]["health"] == "up"
+            })
+        },
+    );
+
+    // a loses its path to the pool: a true FAULT (not priority 1), with the quorum as reason.
+    a.ns.sh(&format!("ip route add blackhole {RS}/32"))
+        .expect("blackhole");
+    a.wait_state("FAULT", Duration::from_secs(3));
+    b.wait_state("MASTER", Duration::from_secs(3));
+    wait_for(Duration::from_secs(1), "VIP on b only", || {
+        b.has_addr(VIP) && !a.has_addr(VIP)
+    });
+    let why = a.instance_field("fault_reason").unwrap_or_default();
+    assert!(why.contains("quorum lost"), "{why}");
+    let doc = a.status_json().expect("status");
+    assert_eq!(doc["instances"][0]["effective_priority"], 150, "{doc}");
+
+    // The path is back: the fault clears and a (150) preempts b (120).
+    a.ns.sh(&format!("ip route del blackhole {RS}/32"))
+        .expect("route del");
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("BACKUP", Duration::from_secs(1));
+    assert_eq!(a.instance_field("fault_reason"), None);
+    stop.store(true, Ordering::SeqCst);
+}

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use crate::packet::Version;
 use crate::time::Centisecs;
-pub use crate::track::CheckSpec;
-pub use crate::track::ProbeSpec;
+use crate::track::ProbeSpec;
 
 /// One virtual address with its prefix length (`192.0.2.10/24`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,14 +60,32 @@ pub struct TrackInterface {
     pub weight: i32,
 }
 
-/// A tracked health check: what to probe and how often ([`CheckSpec`], shared with the
-/// director's real-server checks), and what its result does to this instance.
+/// A tracked check's settings: the probe ([`ProbeSpec`], run by [`crate::track`]), its timing
+/// and its rise/fall counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    /// A name for logs and status.
+    pub name: String,
+    /// What to probe.
+    pub probe: ProbeSpec,
+    /// Time between the starts of two probe runs.
+    pub interval: Duration,
+    /// Limit of one probe run.
+    pub timeout: Duration,
+    /// Consecutive successes to turn up.
+    pub rise: u32,
+    /// Consecutive failures to turn down.
+    pub fall: u32,
+}
+
+/// A tracked health check: what to probe and how often ([`CheckSpec`]), and what its result
+/// does to this instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckConfig {
     /// The probe, its timing and its rise/fall counts.
     pub check: CheckSpec,
     /// 0: FAULT while failing; > 0: added while up; < 0: added while down (see
-    /// [`crate::track::weight`]).
+    /// [`crate::track::verdict`]).
     pub weight: i32,
 }
 

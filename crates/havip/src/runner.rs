@@ -3,8 +3,8 @@
 //!
 //! ```text
 //!   InstanceHandle ──cmd (mpsc)──────────────┐
-//!   (set_external_weight, claim, release,    │
-//!    update, shutdown)                       ▼
+//!   (set_external_weight / _fault, claim,    │
+//!    release, update, shutdown)              ▼
 //!   receiver (one socket per      ┌───────────────────────┐ ──► VrrpSocket.send_to (adverts)
 //!   interface) ──by VRID────────► │   driver task         │
 //!   (decode / drop by reason)     │                       │ ──► Netlink add/remove VIP
@@ -208,6 +208,7 @@ pub enum InstanceEvent {
 
 enum Command {
     ExternalWeight(i32),
+    ExternalFault(Option<String>),
     Claim(oneshot::Sender<Result<(), Error>>),
     Release(oneshot::Sender<Result<(), Error>>),
     Update(Box<InstanceConfig>, oneshot::Sender<Result<(), Error>>),
@@ -230,6 +231,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::ExternalWeight(w) => write!(f, "ExternalWeight({w})"),
+            Command::ExternalFault(r) => write!(f, "ExternalFault({r:?})"),
             Command::Claim(_) => write!(f, "Claim"),
             Command::Release(_) => write!(f, "Release"),
             Command::Update(..) => write!(f, "Update"),
@@ -320,6 +322,17 @@ impl InstanceHandle {
     /// quorum), added to the priority like a check's weight; replaces the previous value.
     pub fn set_external_weight(&self, w: i32) {
         let _ = self.cmd.send(Command::ExternalWeight(w));
+    }
+
+    /// Holds the instance in FAULT for a reason of its owner's (e.g. the director's real-server
+    /// quorum lost with `quorum_down: {fault: true}`), or releases it with `None`; replaces the
+    /// previous value. The fault reaches the state machine as a tracked check's does
+    /// (`fsm::Event::TrackFault`, then `TrackOk` once nothing else holds it): a Master resigns
+    /// (priority-0 advert, VIPs removed), the status shows `reason` as its `fault_reason`.
+    /// While the fault is set the priority is not advertised at all, unlike any weight. A
+    /// role-driven instance (its owner claims and releases) ignores it.
+    pub fn set_external_fault(&self, reason: Option<String>) {
+        let _ = self.cmd.send(Command::ExternalFault(reason));
     }
 
     /// Role-driven mode: take the VIP now. The fence command (if any) runs first and must exit

@@ -263,6 +263,40 @@ fn external_weight_lowers_master_below_backup() {
 
 #[test]
 #[ignore = "needs root and network namespaces: tests/check runs it"]
+fn external_fault_holds_the_master_in_fault_until_cleared() {
+    let lan = Lan::new();
+    let a = lan.host("192.0.2.1/24");
+    let b = lan.host("192.0.2.2/24");
+    let na = Node::start(a.clone(), cfg("vi", 60, 150, "192.0.2.100/24"));
+    let nb = Node::start(b.clone(), cfg("vi", 60, 100, "192.0.2.100/24"));
+    na.wait_state(State::Master, Duration::from_secs(3));
+    nb.wait_state(State::Backup, Duration::from_secs(2));
+    // The owner's fault: a true FAULT (not a low priority), its reason published.
+    na.set_fault(Some("quorum lost"));
+    na.wait_state(State::Fault, Duration::from_secs(1));
+    assert_eq!(
+        na.status.borrow().fault_reason.as_deref(),
+        Some("quorum lost")
+    );
+    assert!(!has_addr(&a, VIP), "FAULT holds no VIP");
+    nb.wait_state(State::Master, Duration::from_secs(2));
+    assert!(has_addr(&b, VIP));
+    // A weight does not lift it: only clearing the fault does.
+    na.set_weight(50);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(na.state(), State::Fault);
+    na.set_fault(None);
+    na.wait(Duration::from_secs(2), "out of FAULT", |s| {
+        s.state != State::Fault && s.fault_reason.is_none()
+    });
+    // 150 + 50 preempts the Backup's 100.
+    na.wait_state(State::Master, Duration::from_secs(3));
+    nb.wait_state(State::Backup, Duration::from_secs(2));
+    assert!(has_addr(&a, VIP) && !has_addr(&b, VIP));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: tests/check runs it"]
 fn http_check_on_a_hung_proxy_releases_the_vip() {
     use std::io::{Read, Write};
     let lan = Lan::new();

@@ -256,45 +256,6 @@ pub struct TrackInterface {
     pub weight: i32,
 }
 
-/// What a check probes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckKind {
-    /// `sh -c COMMAND`, success on exit 0.
-    Exec(String),
-    /// TCP connect to `HOST:PORT`.
-    Tcp(String),
-    /// HTTP GET of `url`, success on `status`.
-    Http {
-        /// `http://HOST:PORT/PATH`.
-        url: String,
-        /// Expected status code.
-        status: u16,
-    },
-    /// A process with this name is running.
-    Process(String),
-    /// The file holds an integer weight (or cannot be read: down).
-    File(PathBuf),
-}
-
-/// A tracked check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    /// Name for logs and status.
-    pub name: String,
-    /// The probe.
-    pub kind: CheckKind,
-    /// Time between probes.
-    pub interval: Duration,
-    /// Time one probe may take.
-    pub timeout: Duration,
-    /// Successes in a row to count as up.
-    pub rise: u32,
-    /// Failures in a row to count as down.
-    pub fall: u32,
-    /// Added to the priority while down; 0 means FAULT.
-    pub weight: i32,
-}
-
 /// Default check interval.
 pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Default check timeout.
@@ -360,8 +321,9 @@ pub struct Instance {
     pub garp: Garp,
     /// Tracked interfaces.
     pub track_interfaces: Vec<TrackInterface>,
-    /// Tracked checks.
-    pub checks: Vec<Check>,
+    /// Tracked checks: havip's own type (the probe, its timing, rise/fall and weight), built by
+    /// `validate` and handed to havip as is.
+    pub checks: Vec<havip::config::CheckConfig>,
     /// Notify commands.
     pub notify: Notify,
     /// Election or external role. `External` runs no VRRP at all (no election, no adverts sent,

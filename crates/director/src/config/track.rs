@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use havip::config::{CheckConfig, CheckSpec};
+use havip::track::ProbeSpec;
 use serde_saphyr::Spanned;
 
-use super::model::{
-    Check, CheckKind, TrackInterface, DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_TIMEOUT,
-};
+use super::model::{TrackInterface, DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_TIMEOUT};
 use super::schema::{RawCheck, RawTrackInterface};
 use super::validate::{interface_name, Cx};
 
@@ -42,12 +42,14 @@ pub(super) fn interfaces(cx: &mut Cx, list: &[Spanned<RawTrackInterface>]) -> Ve
     out
 }
 
-/// Validates `track_check:` entries.
-pub(super) fn checks(cx: &mut Cx, list: &[Spanned<RawCheck>]) -> Vec<Check> {
-    let mut out: Vec<Check> = Vec::new();
+/// Validates `track_check:` entries into havip's check settings.
+pub(super) fn checks(cx: &mut Cx, list: &[Spanned<RawCheck>]) -> Vec<CheckConfig> {
+    let mut out: Vec<CheckConfig> = Vec::new();
     for c in list {
         let before = cx.diags.len();
-        let Some(kind) = kind(cx, c) else { continue };
+        let Some((probe, default_name)) = kind(cx, c) else {
+            continue;
+        };
         let r = &c.value;
         let interval = r
             .interval
@@ -80,9 +82,9 @@ pub(super) fn checks(cx: &mut Cx, list: &[Spanned<RawCheck>]) -> Vec<Check> {
                 continue;
             }
             Some(n) => n.value.clone(),
-            None => default_name(&kind),
+            None => default_name,
         };
-        if out.iter().any(|o| o.name == name) {
+        if out.iter().any(|o| o.check.name == name) {
             let at: &Spanned<_> = c;
             cx.err(
                 at,
@@ -99,13 +101,15 @@ pub(super) fn checks(cx: &mut Cx, list: &[Spanned<RawCheck>]) -> Vec<Check> {
         else {
             continue;
         };
-        out.push(Check {
-            name,
-            kind,
-            interval,
-            timeout,
-            rise: u32::try_from(rise).unwrap_or(1),
-            fall: u32::try_from(fall).unwrap_or(1),
+        out.push(CheckConfig {
+            check: CheckSpec {
+                name,
+                probe,
+                interval,
+                timeout,
+                rise: u32::try_from(rise).unwrap_or(1),
+                fall: u32::try_from(fall).unwrap_or(1),
+            },
             weight: i32::try_from(weight).unwrap_or(0),
         });
     }
@@ -131,18 +135,9 @@ fn positive(
     }
 }
 
-fn default_name(kind: &CheckKind) -> String {
-    match kind {
-        CheckKind::Exec(c) => format!("exec {c}"),
-        CheckKind::Tcp(a) => format!("tcp {a}"),
-        CheckKind::Http { url, .. } => format!("http {url}"),
-        CheckKind::Process(p) => format!("process {p}"),
-        CheckKind::File(f) => format!("file {}", f.display()),
-    }
-}
-
-/// Exactly one probe per check.
-fn kind(cx: &mut Cx, c: &Spanned<RawCheck>) -> Option<CheckKind> {
+/// Exactly one probe per check: the probe, and the check's name when it has none (`tcp ADDR`,
+/// `http URL`, ...).
+fn kind(cx: &mut Cx, c: &Spanned<RawCheck>) -> Option<(ProbeSpec, String)> {
     let r = &c.value;
     let set = [
         r.exec.is_some(),
@@ -163,11 +158,14 @@ fn kind(cx: &mut Cx, c: &Spanned<RawCheck>) -> Option<CheckKind> {
         return None;
     }
     if let Some(e) = &r.exec {
-        return cx.command("exec", e).map(CheckKind::Exec);
+        return cx.command("exec", e).map(|command| {
+            let name = format!("exec {command}");
+            (ProbeSpec::Exec { command }, name)
+        });
     }
     if let Some(t) = &r.tcp {
         return match t.value.trim().parse::<SocketAddr>() {
-            Ok(a) => Some(CheckKind::Tcp(a.to_string())),
+            Ok(addr) => Some((ProbeSpec::Tcp { addr }, format!("tcp {addr}"))),
             Err(_) => {
                 cx.err(
                     t,
@@ -180,12 +178,13 @@ fn kind(cx: &mut Cx, c: &Spanned<RawCheck>) -> Option<CheckKind> {
     }
     if let Some(h) = &r.http {
         let url = &h.value.url;
-        let rest = url.value.strip_prefix("http://");
-        let host_ok = rest.is_some_and(|r| {
-            let hostport = r.split('/').next().unwrap_or("");
-            hostport.parse::<SocketAddr>().is_ok()
+        // http://ADDRESS:PORT[/PATH]: the path from the first '/', `/` when there is none.
+        let target = url.value.strip_prefix("http://").and_then(|rest| {
+            let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let path = if path.is_empty() { "/" } else { path };
+            Some((hostport.parse::<SocketAddr>().ok()?, path.to_owned()))
         });
-        if !host_ok {
+        if target.is_none() {
             cx.err(
                 url,
                 format!("http url `{}` is not http://ADDRESS:PORT/PATH", url.value),
@@ -196,11 +195,16 @@ fn kind(cx: &mut Cx, c: &Spanned<RawCheck>) -> Option<CheckKind> {
             None => Some(200),
             Some(s) => cx.int_in("status", s, 100, 599, "use an HTTP status code such as 200"),
         };
-        return match (host_ok, status) {
-            (true, Some(s)) => Some(CheckKind::Http {
-                url: url.value.clone(),
-                status: u16::try_from(s).unwrap_or(200),
-            }),
+        return match (target, status) {
+            (Some((addr, path)), Some(s)) => Some((
+                ProbeSpec::Http {
+                    addr,
+                    host: None,
+                    path,
+                    expect_status: u16::try_from(s).unwrap_or(200),
+                },
+                format!("http {}", url.value),
+            )),
             _ => None,
         };
     }
@@ -214,7 +218,11 @@ fn kind(cx: &mut Cx, c: &Spanned<RawCheck>) -> Option<CheckKind> {
             );
             return None;
         }
-        return Some(CheckKind::Process(p.value.clone()));
+        let name = p.value.clone();
+        return Some((
+            ProbeSpec::Process { name: name.clone() },
+            format!("process {name}"),
+        ));
     }
     if let Some(f) = &r.file {
         if !f.value.starts_with('/') {
@@ -225,7 +233,84 @@ fn kind(cx: &mut Cx, c: &Spanned<RawCheck>) -> Option<CheckKind> {
             );
             return None;
         }
-        return Some(CheckKind::File(PathBuf::from(&f.value)));
+        let path = PathBuf::from(&f.value);
+        let name = format!("file {}", path.display());
+        return Some((ProbeSpec::File { path }, name));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probes(checks: &str) -> Vec<(String, ProbeSpec)> {
+        let text = format!(
+            "instances:\n  - {{name: web, interface: eth0, virtual_router_id: 51, \
+             virtual_ipaddress: [192.0.2.10], track_check: {checks}}}\n"
+        );
+        let cfg = crate::config::load::parse(std::path::Path::new("t.yaml"), text.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        cfg.instances[0]
+            .checks
+            .iter()
+            .map(|c| (c.check.name.clone(), c.check.probe.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn probes_and_their_default_names() {
+        let got = probes(
+            "[{tcp: \"[::1]:80\"}, {http: {url: \"http://127.0.0.1:8080\"}}, \
+             {http: {url: \"http://[::1]:81/a/b?c\", status: 204}}, {exec: \"true\"}, \
+             {process: haproxy}, {file: /run/w}]",
+        );
+        let want = [
+            (
+                "tcp [::1]:80",
+                ProbeSpec::Tcp {
+                    addr: "[::1]:80".parse().unwrap(),
+                },
+            ),
+            (
+                "http http://127.0.0.1:8080",
+                ProbeSpec::Http {
+                    addr: "127.0.0.1:8080".parse().unwrap(),
+                    host: None,
+                    path: "/".into(),
+                    expect_status: 200,
+                },
+            ),
+            (
+                "http http://[::1]:81/a/b?c",
+                ProbeSpec::Http {
+                    addr: "[::1]:81".parse().unwrap(),
+                    host: None,
+                    path: "/a/b?c".into(),
+                    expect_status: 204,
+                },
+            ),
+            (
+                "exec true",
+                ProbeSpec::Exec {
+                    command: "true".into(),
+                },
+            ),
+            (
+                "process haproxy",
+                ProbeSpec::Process {
+                    name: "haproxy".into(),
+                },
+            ),
+            (
+                "file /run/w",
+                ProbeSpec::File {
+                    path: "/run/w".into(),
+                },
+            ),
+        ];
+        let want: Vec<(String, ProbeSpec)> =
+            want.into_iter().map(|(n, p)| (n.to_owned(), p)).collect();
+        assert_eq!(got, want);
+    }
 }

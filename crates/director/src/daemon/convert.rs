@@ -1,16 +1,14 @@
 //! The director's validated instance settings -> havip's `InstanceConfig` (plain mapping; every
-//! value was range-checked in `config::validate`).
-
-use std::net::SocketAddr;
+//! value was range-checked in `config::validate`, and the tracked checks are havip's
+//! `CheckConfig` already).
 
 use havip::config::{
-    CheckConfig, CheckSpec, GarpConfig, InstanceConfig, Masked, NotifyConfig, ProbeSpec, RoleMode,
-    TrackInterface, Vip,
+    GarpConfig, InstanceConfig, Masked, NotifyConfig, RoleMode, TrackInterface, Vip,
 };
 use havip::packet::Version as WireVersion;
 use havip::time::Centisecs;
 
-use crate::config::{CheckKind, Instance, Role, Version};
+use crate::config::{Instance, Role, Version};
 
 /// Builds the runner's configuration for one instance.
 pub fn to_havip(i: &Instance) -> InstanceConfig {
@@ -46,23 +44,7 @@ pub fn to_havip(i: &Instance) -> InstanceConfig {
             weight: t.weight,
         })
         .collect();
-    c.checks = i
-        .checks
-        .iter()
-        .filter_map(|k| {
-            Some(CheckConfig {
-                check: CheckSpec {
-                    name: k.name.clone(),
-                    probe: probe(&k.kind)?,
-                    interval: k.interval,
-                    timeout: k.timeout,
-                    rise: k.rise,
-                    fall: k.fall,
-                },
-                weight: k.weight,
-            })
-        })
-        .collect();
+    c.checks = i.checks.clone();
     c.notify = NotifyConfig {
         master: i.notify.master.clone(),
         backup: i.notify.backup.clone(),
@@ -80,39 +62,13 @@ pub fn to_havip(i: &Instance) -> InstanceConfig {
     c
 }
 
-/// The probe of a check; `None` only if validation let through something unparsable.
-fn probe(k: &CheckKind) -> Option<ProbeSpec> {
-    Some(match k {
-        CheckKind::Exec(command) => ProbeSpec::Exec {
-            command: command.clone(),
-        },
-        CheckKind::Tcp(a) => ProbeSpec::Tcp {
-            addr: a.parse().ok()?,
-        },
-        CheckKind::Http { url, status } => {
-            let rest = url.strip_prefix("http://")?;
-            let (hostport, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, "/"),
-            };
-            ProbeSpec::Http {
-                addr: hostport.parse::<SocketAddr>().ok()?,
-                host: None,
-                path: path.to_string(),
-                expect_status: *status,
-            }
-        }
-        CheckKind::Process(name) => ProbeSpec::Process { name: name.clone() },
-        CheckKind::File(path) => ProbeSpec::File { path: path.clone() },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
     use std::time::Duration;
 
     use super::*;
+    use havip::track::ProbeSpec;
 
     #[test]
     fn maps_every_field() {

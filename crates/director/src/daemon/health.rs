@@ -1,13 +1,14 @@
 //! Real-server health checks in the daemon (issue 18): one [`health::Registry`] for the process,
 //! a subscription per (service, real server, check), and a supervisor task that turns check
-//! states into the engine's health view and each instance's quorum weight.
+//! states into the engine's health view and each instance's quorum effect (a weight, a FAULT).
 //!
 //! ```text
 //!  config ─► subscriptions ─► health::Registry (one probe per (backend, check))
 //!                 │ state changes (one Notify, coalesced)
 //!                 ▼
 //!            supervisor ─► HealthMap ─► EngineHandle::health ─► desired (inhibit/remove/sorry)
-//!                       └─► quorum weights (watch) ─► follow_quorum ─► set_external_weight
+//!                       └─► quorum effects (watch) ─► follow_quorum ─► set_external_weight
+//!                                                                   └► set_external_fault
 //! ```
 //!
 //! Both directors of a pair run the checks whatever their VRRP role, so a new Master programs
@@ -27,9 +28,17 @@ use tokio::sync::{mpsc, watch, Mutex, Notify};
 use crate::config::{Config, QuorumDown};
 use crate::desired::{Health, HealthMap};
 
-/// External weight meaning `quorum_down: {fault: true}`: havip clamps the priority to 1, below
-/// any peer's (a true FAULT needs havip to take a fault from its owner; see docs/health.md).
-pub const QUORUM_FAULT_WEIGHT: i32 = -255;
+/// What the quorums of an instance's services ask of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuorumEffect {
+    /// The external weight (`InstanceHandle::set_external_weight`): the most negative
+    /// `quorum_down: {priority_decrease: N}` (-N) of its services whose quorum is lost, else 0.
+    pub weight: i32,
+    /// Set while a service with `quorum_down: {fault: true}` has lost its quorum: the instance
+    /// is held in VRRP FAULT (`InstanceHandle::set_external_fault`) with this reason (each such
+    /// service, `; `-separated).
+    pub fault: Option<String>,
+}
 
 /// One check of one real server of one service, for `director status`.
 #[derive(Debug, Clone)]
@@ -83,7 +92,7 @@ impl Drop for Sub {
 pub struct HealthChecks {
     reload: mpsc::UnboundedSender<Config>,
     subs: watch::Receiver<Arc<Vec<Sub>>>,
-    quorum: watch::Receiver<BTreeMap<String, i32>>,
+    quorum: watch::Receiver<BTreeMap<String, QuorumEffect>>,
 }
 
 /// The view the engine starts with, before any check result: real servers without checks up,
@@ -159,8 +168,8 @@ impl HealthChecks {
         out
     }
 
-    /// The external weight each instance should carry for its services' quorums.
-    pub fn quorum_weights(&self) -> watch::Receiver<BTreeMap<String, i32>> {
+    /// The effect each instance should carry for its services' quorums (by instance name).
+    pub fn quorum_effects(&self) -> watch::Receiver<BTreeMap<String, QuorumEffect>> {
         self.quorum.clone()
     }
 }
@@ -250,8 +259,12 @@ fn subscribe(
     out
 }
 
-/// The engine's view and each instance's quorum weight from the current states.
-fn compute(cfg: &Config, subs: &[Sub], adopted: &Adopted) -> (HealthMap, BTreeMap<String, i32>) {
+/// The engine's view and each instance's quorum effect from the current states.
+fn compute(
+    cfg: &Config,
+    subs: &[Sub],
+    adopted: &Adopted,
+) -> (HealthMap, BTreeMap<String, QuorumEffect>) {
     let mut states: HashMap<(ServiceKey, DestKey), Vec<State>> = HashMap::new();
     for s in subs {
         states
@@ -263,7 +276,7 @@ fn compute(cfg: &Config, subs: &[Sub], adopted: &Adopted) -> (HealthMap, BTreeMa
     for (svc, dest) in adopted {
         map.adopt(*svc, *dest);
     }
-    let mut weights: BTreeMap<String, i32> = BTreeMap::new();
+    let mut effects: BTreeMap<String, QuorumEffect> = BTreeMap::new();
     for v in &cfg.virtual_services {
         let mut healthy: u64 = 0;
         for r in &v.real_servers {
@@ -277,18 +290,26 @@ fn compute(cfg: &Config, subs: &[Sub], adopted: &Adopted) -> (HealthMap, BTreeMa
                 healthy += u64::try_from(r.dest.weight).unwrap_or(0);
             }
         }
-        let w = weights.entry(v.instance.clone()).or_insert(0);
+        let e = effects.entry(v.instance.clone()).or_default();
         if let Some(q) = &v.quorum {
             if healthy < q.min_weight {
-                let lost = match q.on_lost {
-                    QuorumDown::PriorityDecrease(n) => -i32::from(n),
-                    QuorumDown::Fault => QUORUM_FAULT_WEIGHT,
-                };
-                *w = (*w).min(lost);
+                match q.on_lost {
+                    QuorumDown::PriorityDecrease(n) => e.weight = e.weight.min(-i32::from(n)),
+                    QuorumDown::Fault => {
+                        let why = format!(
+                            "quorum lost: {} has a healthy weight of {healthy}, needs {}",
+                            v.service.key, q.min_weight
+                        );
+                        e.fault = Some(match e.fault.take() {
+                            Some(f) => format!("{f}; {why}"),
+                            None => why,
+                        });
+                    }
+                }
             }
         }
     }
-    (map, weights)
+    (map, effects)
 }
 
 async fn supervise(
@@ -297,7 +318,7 @@ async fn supervise(
     engine: super::engine::EngineHandle,
     mut reload: mpsc::UnboundedReceiver<Config>,
     subs_tx: watch::Sender<Arc<Vec<Sub>>>,
-    quorum_tx: watch::Sender<BTreeMap<String, i32>>,
+    quorum_tx: watch::Sender<BTreeMap<String, QuorumEffect>>,
 ) {
     let notify = Arc::new(Notify::new());
     let adopted = kernel_held(&cfg).await;
@@ -305,21 +326,22 @@ async fn supervise(
     subs_tx.send_replace(Arc::clone(&subs));
     let mut last: Option<HealthMap> = None;
     loop {
-        let (map, weights) = compute(&cfg, &subs, &adopted);
+        let (map, effects) = compute(&cfg, &subs, &adopted);
         if last.as_ref() != Some(&map) {
             engine.health(Arc::new(map.clone()));
             last = Some(map);
         }
         quorum_tx.send_if_modified(|q| {
-            if *q == weights {
+            if *q == effects {
                 return false;
             }
-            for (inst, w) in &weights {
-                if q.get(inst).copied().unwrap_or(0) != *w {
-                    tracing::warn!(instance = %inst, external_weight = w, "quorum changed");
+            for (inst, e) in &effects {
+                if q.get(inst).cloned().unwrap_or_default() != *e {
+                    tracing::warn!(instance = %inst, external_weight = e.weight,
+                        fault = e.fault.as_deref().unwrap_or(""), "quorum changed");
                 }
             }
-            *q = weights;
+            *q = effects;
             true
         });
         tokio::select! {
@@ -339,27 +361,32 @@ async fn supervise(
     }
 }
 
-/// Applies the quorum weights to the running instances (again after an instance restarts).
+/// Applies the quorum effects to the running instances (again after an instance restarts): the
+/// weight, and the FAULT of `quorum_down: {fault: true}`.
 pub async fn follow_quorum(
-    mut weights: watch::Receiver<BTreeMap<String, i32>>,
+    mut effects: watch::Receiver<BTreeMap<String, QuorumEffect>>,
     running: Arc<Mutex<super::Running>>,
 ) {
-    let mut applied: HashMap<String, (usize, i32)> = HashMap::new();
+    let mut applied: HashMap<String, (usize, QuorumEffect)> = HashMap::new();
     loop {
         {
-            let w = weights.borrow_and_update().clone();
+            let all = effects.borrow_and_update().clone();
             let r = running.lock().await;
             for (name, handle) in r.handles() {
-                let want = w.get(&name).copied().unwrap_or(0);
+                let want = all.get(&name).cloned().unwrap_or_default();
                 let id = Arc::as_ptr(&handle) as usize;
-                if applied.get(&name) != Some(&(id, want)) {
-                    handle.set_external_weight(want);
-                    applied.insert(name, (id, want));
+                let before = applied.get(&name).filter(|(i, _)| *i == id).map(|(_, e)| e);
+                if before.map(|e| e.weight) != Some(want.weight) {
+                    handle.set_external_weight(want.weight);
                 }
+                if before.map(|e| &e.fault) != Some(&want.fault) {
+                    handle.set_external_fault(want.fault.clone());
+                }
+                applied.insert(name, (id, want));
             }
         }
         tokio::select! {
-            c = weights.changed() => if c.is_err() { return },
+            c = effects.changed() => if c.is_err() { return },
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
@@ -432,18 +459,31 @@ virtual_servers:
         assert_eq!(map.health(&key, &rs(1)), Health::Down);
         assert_eq!(map.health(&key, &rs(2)), Health::Up, "no checks: up");
         // 3 (checked, up) + 1 (unchecked) = 4: quorum held.
-        assert_eq!(w.get("web"), Some(&0));
+        assert_eq!(w.get("web"), Some(&QuorumEffect::default()));
         let (a, _ta) = sub(&c, 0, State::Unknown);
         let (b, _tb) = sub(&c, 1, State::Up);
         let (_, w) = compute(&c, &[a, b], &HashSet::new());
-        assert_eq!(w.get("web"), Some(&-30), "2 + 1 < 4: lost");
+        let lost = QuorumEffect {
+            weight: -30,
+            fault: None,
+        };
+        assert_eq!(w.get("web"), Some(&lost), "2 + 1 < 4: lost");
         let c = cfg("    quorum: 6\n    quorum_down: {fault: true}\n");
         let (a, _ta) = sub(&c, 0, State::Up);
         let (b, _tb) = sub(&c, 1, State::Up);
         let (_, w) = compute(&c, &[a, b], &HashSet::new());
-        assert_eq!(w.get("web"), Some(&0), "3 + 2 + 1 = 6");
+        assert_eq!(
+            w.get("web"),
+            Some(&QuorumEffect::default()),
+            "3 + 2 + 1 = 6"
+        );
         let (a, _ta) = sub(&c, 0, State::Down);
         let (_, w) = compute(&c, &[a], &HashSet::new());
-        assert_eq!(w.get("web"), Some(&QUORUM_FAULT_WEIGHT));
+        // A true FAULT, the priority untouched.
+        let fault = QuorumEffect {
+            weight: 0,
+            fault: Some("quorum lost: TCP 192.0.2.10:80 has a healthy weight of 1, needs 6".into()),
+        };
+        assert_eq!(w.get("web"), Some(&fault));
     }
 }

@@ -337,7 +337,7 @@ async fn run(config_path: PathBuf, cfg: Config, socket: PathBuf, state_dir: Path
         takeover,
     }));
     let quorum = tokio::spawn(health::follow_quorum(
-        checks.quorum_weights(),
+        checks.quorum_effects(),
         running.clone(),
     ));
     let server = tokio::spawn(control::serve(listener, running.clone()));

@@ -25,7 +25,7 @@ use crate::fsm::{Action, Event, Instance, Reason, State};
 use crate::net::vip::{LinkEvent, LinkMonitor, Netlink};
 use crate::packet::{self, Advert, Auth, DropReason, LocalCheck, RxMeta};
 use crate::time::Timestamp;
-use crate::track::weight::{verdict, Tracked, Verdict};
+use crate::track::{verdict, Tracked, Verdict};
 use parts::{Attachment, Notifier, Outputs, Ownership, Tracking, Vips};
 
 /// Attempts to remove the VIPs on stop before giving up (with the reconciler's backoff).
@@ -141,6 +141,10 @@ impl Driver {
         match c {
             Command::ExternalWeight(w) => {
                 self.track.external_weight = w;
+                self.retrack().await;
+            }
+            Command::ExternalFault(reason) => {
+                self.track.external_fault = reason;
                 self.retrack().await;
             }
             Command::Claim(reply) => {
@@ -265,6 +269,9 @@ impl Driver {
                 weight: c.weight,
                 state: st,
             });
+        }
+        if let Some(reason) = &self.track.external_fault {
+            tracked.push(Tracked::OwnerFault { reason });
         }
         let v = verdict(self.cfg.priority, &tracked, self.track.external_weight);
         let now = self.now();

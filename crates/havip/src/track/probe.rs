@@ -1,30 +1,39 @@
-//! One run of one probe. Every probe is bounded by its timeout and reports an [`Outcome`]; none
-//! panics on what it reads (a process's output, a socket, a file).
+//! One run of one tracking probe, bounded by its timeout, as an [`Outcome`]. None panics on what
+//! it reads (a process's output, a socket, a file).
+//!
+//! TCP, HTTP and exec run on the `health` crate's probes, the ones the director's real-server
+//! checks use ([`health::probe::Prober`]): one implementation per kind. The two kinds that only
+//! mean something to VRRP tracking live here: a local process by name and a file value.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use health::probe::{ProbeError, Prober};
+use health::{CheckKind, ExecCheck, HttpCheck, StatusRange};
+use tokio::io::AsyncReadExt;
 use tokio::time::timeout;
 
 /// What to probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeSpec {
-    /// Run `sh -c COMMAND`; exit status 0 is up, anything else (or the timeout) down. The child is
-    /// killed when the timeout expires.
+    /// Run `sh -c COMMAND` (in its own process group, output discarded); exit status 0 is up,
+    /// anything else (or the timeout, which kills the group) down. Runs as `health`'s exec
+    /// probe; there is no real server, so `REAL_SERVER_ADDRESS` / `CHECK_ADDRESS` are `0.0.0.0`
+    /// and the ports 0.
     Exec {
         /// The command line, given to `sh -c`.
         command: String,
     },
-    /// A TCP connect to `addr` within the timeout is up.
+    /// A TCP connect to `addr` within the timeout is up (`health`'s TCP probe: the connection
+    /// is reset at once).
     Tcp {
         /// Where to connect.
         addr: SocketAddr,
     },
-    /// An HTTP/1.0 `GET path` to `addr` whose status line carries `expect_status` is up.
+    /// An HTTP/1.1 `GET path` to `addr` (`health`'s HTTP probe) whose status is `expect_status`
+    /// is up.
     Http {
         /// Where to connect.
         addr: SocketAddr,
@@ -68,119 +77,112 @@ impl Outcome {
     }
 }
 
-/// Longest status line read from an HTTP server.
-const HTTP_HEAD_MAX: usize = 1024;
 /// Longest file a file probe reads.
 const FILE_MAX: u64 = 4096;
 
-/// Runs `spec` once, bounded by `limit`.
-pub async fn run(spec: &ProbeSpec, limit: Duration) -> Outcome {
-    match spec {
-        ProbeSpec::Exec { command } => exec(command, limit).await,
-        ProbeSpec::Tcp { addr } => match timeout(limit, TcpStream::connect(addr)).await {
-            Ok(Ok(_)) => Outcome::Up,
-            Ok(Err(e)) => Outcome::Down(format!("connect {addr}: {e}")),
-            Err(_) => Outcome::Down(format!("connect {addr}: timed out after {limit:?}")),
-        },
-        ProbeSpec::Http {
-            addr,
-            host,
-            path,
-            expect_status,
-        } => {
-            let host = host.clone().unwrap_or_else(|| addr.to_string());
-            match timeout(limit, http_status(*addr, &host, path)).await {
-                Ok(Ok(code)) if code == *expect_status => Outcome::Up,
-                Ok(Ok(code)) => Outcome::Down(format!(
-                    "GET http://{addr}{path}: status {code}, expected {expect_status}"
-                )),
-                Ok(Err(e)) => Outcome::Down(format!("GET http://{addr}{path}: {e}")),
-                Err(_) => Outcome::Down(format!(
-                    "GET http://{addr}{path}: timed out after {limit:?}"
-                )),
+/// A probe ready to run again and again: what is built once per check (the `health` prober)
+/// is kept between runs.
+pub struct Probe {
+    kind: Kind,
+    limit: Duration,
+}
+
+enum Kind {
+    /// TCP, HTTP, exec: `health`'s prober, and how a failure's reason is prefixed.
+    Health {
+        prober: Prober,
+        context: Context,
+    },
+    Process(String),
+    File(PathBuf),
+}
+
+/// What a failure's reason names, so that it reads as it did before the probes moved to
+/// `health` (`connect ADDR: timed out after 200ms`, `GET http://ADDR/PATH: status 503, ...`).
+enum Context {
+    Tcp(SocketAddr),
+    Http(String),
+    Exec(String),
+}
+
+impl Probe {
+    /// A probe of `spec` whose runs are bounded by `limit`. TCP, HTTP and exec become a `health`
+    /// check run against the probed address (the unspecified address for exec, which has none).
+    pub fn new(spec: &ProbeSpec, limit: Duration) -> Probe {
+        let on_health = |target: SocketAddr, kind: CheckKind, context: Context| {
+            let check = health::CheckSpec {
+                timeout: limit,
+                ..health::CheckSpec::new(kind)
+            };
+            Kind::Health {
+                prober: Prober::new(target, Arc::new(check)),
+                context,
             }
-        }
-        ProbeSpec::Process { name } => {
-            if process_running(name) {
-                Outcome::Up
-            } else {
-                Outcome::Down(format!("no process named {name:?}"))
+        };
+        let kind = match spec {
+            ProbeSpec::Exec { command } => on_health(
+                SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+                CheckKind::Exec(ExecCheck {
+                    command: command.clone(),
+                }),
+                Context::Exec(command.clone()),
+            ),
+            ProbeSpec::Tcp { addr } => on_health(*addr, CheckKind::Tcp, Context::Tcp(*addr)),
+            ProbeSpec::Http {
+                addr,
+                host,
+                path,
+                expect_status,
+            } => {
+                let mut h = HttpCheck::get(path);
+                h.host = host.clone();
+                h.status = StatusRange::exactly(*expect_status);
+                on_health(
+                    *addr,
+                    CheckKind::Http(h),
+                    Context::Http(format!("GET http://{addr}{path}")),
+                )
             }
+            ProbeSpec::Process { name } => Kind::Process(name.clone()),
+            ProbeSpec::File { path } => Kind::File(path.clone()),
+        };
+        Probe { kind, limit }
+    }
+
+    /// One run.
+    pub async fn run(&mut self) -> Outcome {
+        let limit = self.limit;
+        match &mut self.kind {
+            Kind::Health { prober, context } => match prober.run().await {
+                Ok(_) => Outcome::Up,
+                Err(e) => Outcome::Down(reason(context, &e)),
+            },
+            Kind::Process(name) => {
+                if process_running(name) {
+                    Outcome::Up
+                } else {
+                    Outcome::Down(format!("no process named {name:?}"))
+                }
+            }
+            Kind::File(path) => match timeout(limit, read_small(path.clone())).await {
+                Ok(Ok(text)) => parse_file_value(&text),
+                Ok(Err(e)) => Outcome::Fault(format!("read {}: {e}", path.display())),
+                Err(_) => Outcome::Fault(format!("read {}: timed out", path.display())),
+            },
         }
-        ProbeSpec::File { path } => match timeout(limit, read_small(path.clone())).await {
-            Ok(Ok(text)) => parse_file_value(&text),
-            Ok(Err(e)) => Outcome::Fault(format!("read {}: {e}", path.display())),
-            Err(_) => Outcome::Fault(format!("read {}: timed out", path.display())),
-        },
     }
 }
 
-async fn exec(command: &str, limit: Duration) -> Outcome {
-    let child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        // Its own process group, so a timeout kills the whole script (`a | b`, `sleep`, ...),
-        // not only the shell.
-        .process_group(0)
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return Outcome::Down(format!("spawn `{command}`: {e}")),
-    };
-    match timeout(limit, child.wait()).await {
-        Ok(Ok(st)) if st.success() => Outcome::Up,
-        Ok(Ok(st)) => Outcome::Down(format!("`{command}` exited with {st}")),
-        Ok(Err(e)) => Outcome::Down(format!("wait for `{command}`: {e}")),
-        Err(_) => {
-            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            let _ = child.kill().await;
-            Outcome::Down(format!("`{command}` timed out after {limit:?}"))
-        }
+/// A failure's reason: `health`'s message, prefixed with what was probed where the message does
+/// not say it already.
+fn reason(context: &Context, e: &ProbeError) -> String {
+    match (context, e) {
+        (Context::Tcp(_), ProbeError::Connect { .. }) => e.to_string(),
+        (Context::Tcp(addr), _) => format!("connect {addr}: {e}"),
+        (Context::Http(what), _) => format!("{what}: {e}"),
+        (Context::Exec(command), ProbeError::Timeout(_)) => format!("`{command}` {e}"),
+        (Context::Exec(_), _) => e.to_string(),
     }
-}
-
-async fn http_status(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<u16> {
-    let mut s = TcpStream::connect(addr).await?;
-    let req = format!(
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: havip\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 256];
-    while !buf.contains(&b'\n') && buf.len() < HTTP_HEAD_MAX {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-    }
-    parse_status_line(&buf)
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line"))
-}
-
-/// The status code of an HTTP/1.x status line (`HTTP/1.1 200 OK`).
-pub fn parse_status_line(head: &[u8]) -> Option<u16> {
-    let line_end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
-    let line = std::str::from_utf8(head.get(..line_end)?).ok()?;
-    let mut parts = line.split_ascii_whitespace();
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
-        return None;
-    }
-    let code = parts.next()?;
-    if code.len() != 3 {
-        return None;
-    }
-    code.parse().ok()
 }
 
 async fn read_small(path: PathBuf) -> std::io::Result<String> {
@@ -191,7 +193,7 @@ async fn read_small(path: PathBuf) -> std::io::Result<String> {
 }
 
 /// A file probe's content: an integer is a value, `fault` or anything else is FAULT.
-pub fn parse_file_value(text: &str) -> Outcome {
+fn parse_file_value(text: &str) -> Outcome {
     let t = text.trim();
     if t.eq_ignore_ascii_case("fault") {
         return Outcome::Fault("file says fault".into());
@@ -213,7 +215,7 @@ fn truncate(s: &str, n: usize) -> &str {
 }
 
 /// True when some process's `comm` equals `name` (truncated to the kernel's 15 bytes).
-pub fn process_running(name: &str) -> bool {
+fn process_running(name: &str) -> bool {
     let want = comm_of(name);
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return false;
@@ -239,24 +241,19 @@ fn comm_of(name: &str) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
+
+    /// Runs `spec` once, bounded by `limit` (a [`Probe`] built for one run).
+    async fn run(spec: &ProbeSpec, limit: Duration) -> Outcome {
+        Probe::new(spec, limit).run().await
+    }
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-    }
-
-    #[test]
-    fn status_lines() {
-        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(parse_status_line(b"HTTP/1.0 503 Busy\r\nX: y"), Some(503));
-        assert_eq!(parse_status_line(b"HTTP/1.1 204"), Some(204));
-        assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
-        assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK\r\n"), None);
-        assert_eq!(parse_status_line(b""), None);
-        assert_eq!(parse_status_line(&[0xff, 0xfe, b'\n']), None);
     }
 
     #[test]
@@ -350,7 +347,7 @@ mod tests {
                     let (mut s, _) = l.accept().await.unwrap();
                     let mut req = [0u8; 512];
                     let n = s.read(&mut req).await.unwrap();
-                    assert!(req[..n].starts_with(b"GET /healthz HTTP/1.0\r\n"));
+                    assert!(req[..n].starts_with(b"GET /healthz HTTP/1.1\r\n"));
                     let resp = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
                     s.write_all(resp.as_bytes()).await.unwrap();
                 }

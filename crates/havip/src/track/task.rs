@@ -1,31 +1,15 @@
 //! The periodic task of one check: run the probe every `interval`, bounded by `timeout`, filter
 //! the results through [`RiseFall`], and publish the [`CheckState`] on a watch channel that the
-//! runner (or, later, the director's real-server health checks) reads.
+//! runner reads.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::probe::{run, Outcome, ProbeSpec};
+use super::probe::{Outcome, Probe};
 use super::risefall::{Filtered, RiseFall};
-
-/// One check's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckSpec {
-    /// A name for logs and status.
-    pub name: String,
-    /// What to probe.
-    pub probe: ProbeSpec,
-    /// Time between the starts of two probe runs.
-    pub interval: Duration,
-    /// Limit of one probe run.
-    pub timeout: Duration,
-    /// Consecutive successes to turn up.
-    pub rise: u32,
-    /// Consecutive failures to turn down.
-    pub fall: u32,
-}
+use crate::config::CheckSpec;
 
 /// The published state of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +38,7 @@ pub fn spawn_check(spec: CheckSpec) -> (watch::Receiver<CheckState>, JoinHandle<
     let (tx, rx) = watch::channel(CheckState::Unknown);
     let handle = tokio::spawn(async move {
         let mut filter = RiseFall::new(spec.rise, spec.fall);
+        let mut probe = Probe::new(&spec.probe, spec.timeout);
         let mut ticker = tokio::time::interval(spec.interval.max(Duration::from_millis(10)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -61,7 +46,7 @@ pub fn spawn_check(spec: CheckSpec) -> (watch::Receiver<CheckState>, JoinHandle<
                 _ = ticker.tick() => {}
                 _ = tx.closed() => return,
             }
-            let outcome = run(&spec.probe, spec.timeout).await;
+            let outcome = probe.run().await;
             let next = apply(&mut filter, &outcome, &tx.borrow());
             if let Some(next) = next {
                 tracing::info!(check = %spec.name, state = ?next, "check changed");
@@ -109,6 +94,7 @@ fn apply(filter: &mut RiseFall, outcome: &Outcome, current: &CheckState) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::track::ProbeSpec;
     use std::time::Instant;
 
     /// Waits for the next published state: a task that never publishes fails the test after

@@ -6,7 +6,8 @@
 //! - weight < 0: added (so subtracted) while the check is down (link down);
 //! - a file check's value is added, multiplied by its weight when the weight is not 0; its
 //!   `fault` content always means FAULT;
-//! - a check with no result yet counts neither way.
+//! - a check with no result yet counts neither way;
+//! - a fault set by the owner of the instance (`InstanceHandle::set_external_fault`) means FAULT.
 //!
 //! The result is clamped to 1..=254; an address owner (base 255) keeps 255 unless in FAULT.
 //!
@@ -46,6 +47,12 @@ pub enum Tracked<'a> {
         /// Up and running.
         up: bool,
     },
+    /// A fault the owner of the instance holds it in (`InstanceHandle::set_external_fault`):
+    /// FAULT whatever the weights, `reason` as given.
+    OwnerFault {
+        /// Why, as the owner put it (the FAULT reason).
+        reason: &'a str,
+    },
 }
 
 /// The priority (or FAULT) for `base` given every tracked input and the owner-pushed weight.
@@ -53,6 +60,7 @@ pub fn verdict(base: u8, tracked: &[Tracked<'_>], external: i32) -> Verdict {
     let mut delta: i64 = i64::from(external);
     for t in tracked {
         match *t {
+            Tracked::OwnerFault { reason } => return Verdict::Fault(reason.to_owned()),
             Tracked::Link { name, weight, up } => {
                 if !up && weight == 0 {
                     return Verdict::Fault(format!("interface {name} is down"));
@@ -144,6 +152,33 @@ mod tests {
             up: false,
         };
         assert_eq!(verdict(100, &[l], 0), Verdict::Priority(80));
+    }
+
+    #[test]
+    fn an_owner_fault_is_fault_whatever_the_weights_and_clears_with_it() {
+        let up = CheckState::Up;
+        let owner = Tracked::OwnerFault {
+            reason: "quorum lost",
+        };
+        for base in [1, 100, 254, 255] {
+            assert_eq!(
+                verdict(base, &[check(50, &up), owner], 300),
+                Verdict::Fault("quorum lost".into()),
+                "base {base}"
+            );
+            // Cleared: the weights apply again.
+            let want = if base == 255 { 255 } else { 254 };
+            assert_eq!(
+                verdict(base, &[check(50, &up)], 300),
+                Verdict::Priority(want)
+            );
+        }
+        // A check's own fault keeps its reason first.
+        let down = CheckState::Down { reason: "r".into() };
+        assert_eq!(
+            verdict(100, &[check(0, &down), owner], 0),
+            Verdict::Fault("check c failing: r".into())
+        );
     }
 
     #[test]

@@ -138,6 +138,7 @@ enum Ctl {
     DropHandle,
     Release(std::sync::mpsc::Sender<Result<(), String>>),
     Weight(i32),
+    Fault(Option<String>),
     Claim(std::sync::mpsc::Sender<Result<(), String>>),
     Update(
         Box<InstanceConfig>,
@@ -203,6 +204,7 @@ impl Node {
                                 let _ = reply.send(h.release().await.map_err(|e| e.to_string()));
                             }
                             Ctl::Weight(w) => h.set_external_weight(w),
+                            Ctl::Fault(r) => h.set_external_fault(r),
                             Ctl::Claim(reply) => {
                                 let _ = reply.send(h.claim().await.map_err(|e| e.to_string()));
                             }
@@ -267,6 +269,10 @@ impl Node {
 
     pub fn set_weight(&self, w: i32) {
         let _ = self.ctl.send(Ctl::Weight(w));
+    }
+
+    pub fn set_fault(&self, reason: Option<&str>) {
+        let _ = self.ctl.send(Ctl::Fault(reason.map(str::to_owned)));
     }
 
     pub fn claim(&self) -> Result<(), String> {

@@ -339,6 +339,7 @@ async fn start_tracking(cfg: &InstanceConfig, netlink: &Netlink, monitor: LinkMo
         tasks,
         rx,
         external_weight: 0,
+        external_fault: None,
         fault: None,
     }
 }

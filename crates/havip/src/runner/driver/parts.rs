@@ -59,7 +59,7 @@ pub(super) struct TrackedLink {
     pub(super) up: bool,
 }
 
-/// The tracking inputs that make the effective priority or a FAULT (`track::weight::verdict`).
+/// The tracking inputs that make the effective priority or a FAULT (`track::verdict`).
 pub(super) struct Tracking {
     /// Link and address events of the host (own interface and tracked links); `None` once it
     /// has ended (logged).
@@ -74,6 +74,8 @@ pub(super) struct Tracking {
     pub(super) rx: mpsc::UnboundedReceiver<(usize, CheckState)>,
     /// The owner's weight (`InstanceHandle::set_external_weight`), added to the priority.
     pub(super) external_weight: i32,
+    /// The owner's fault (`InstanceHandle::set_external_fault`): FAULT while set.
+    pub(super) external_fault: Option<String>,
     /// The tracking FAULT reason while the verdict is a FAULT.
     pub(super) fault: Option<String>,
 }
