@@ -36,6 +36,8 @@ struct Sim {
     /// A fault for every batch (a refusal that will repeat).
     always: Mutex<Option<Fault>>,
     batches: Mutex<u32>,
+    /// `read_services` calls.
+    reads: Mutex<u32>,
     /// The sync daemons running (`StartDaemon` / `StopDaemon` apply here, not to the table).
     daemons: Mutex<Vec<ipvs::SyncDaemon>>,
 }
@@ -60,6 +62,7 @@ fn refused(op: &Op, errno: i32) -> Out {
 
 impl Kernel for Sim {
     fn read_services(&self, keys: Vec<ServiceKey>) -> KernelFuture<'_, ipvs::ReadServices> {
+        *self.reads.lock().unwrap() += 1;
         let t = self.table();
         Box::pin(async move {
             Ok(keys
@@ -305,6 +308,43 @@ async fn a_withdraw_leaves_someone_elses_service() {
     let t = sim.table();
     assert_eq!(t.services.len(), 1, "{t:?}");
     assert_eq!(t.services[0].service.key, foreign().key);
+}
+
+/// A withdraw deletes by key without reading: a service someone already deleted by hand
+/// (ESRCH) counts as withdrawn, not as a failure to retry; the foreign one stays; the report
+/// counts only what was deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdraw_by_key_takes_a_service_already_gone_as_done() {
+    let sim = Arc::new(Sim::default());
+    sim.table.lock().unwrap().services.push(ServiceEntry {
+        service: foreign(),
+        destinations: Vec::new(),
+    });
+    let (h, _dir) = engine(&sim);
+    role(&h, Role::MasterHeld);
+    until(&h, "programmed", |i| i.programming == Ownership::Programmed).await;
+    let gone = crate::target::parse_service("tcp:192.0.2.100:443").unwrap();
+    sim.table
+        .lock()
+        .unwrap()
+        .services
+        .retain(|e| e.service.key != gone);
+    let batches = sim.batches();
+    let reads = *sim.reads.lock().unwrap();
+    role(&h, Role::Released);
+    let i = until(&h, "withdrawn", |i| i.programming == Ownership::Withdrawn).await;
+    let t = sim.table();
+    assert_eq!(t.services.len(), 1, "{t:?}");
+    assert_eq!(t.services[0].service.key, foreign().key);
+    let last = i.last.as_ref().unwrap();
+    assert!(last.error.is_none(), "{last:?}");
+    assert_eq!(
+        last.ops, 1,
+        "one service deleted, the other was gone: {last:?}"
+    );
+    assert_eq!((i.failures, i.retries), (0, 0), "{i:?}");
+    assert_eq!(sim.batches(), batches + 1, "one batch, no retry");
+    assert_eq!(*sim.reads.lock().unwrap(), reads, "no read before deleting");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
