@@ -233,12 +233,6 @@ impl Engine {
         let t_book = Instant::now();
         self.record(&ops, &report);
         let n = n + sent;
-        let mut failures = report.failures();
-        let first = failures.next().map(|(i, e)| {
-            let retry = is_transient(e.errno);
-            (i, retry, e.to_string())
-        });
-        let failed = 1 + failures.count();
         tracing::debug!(
             instance = name,
             ops = n,
@@ -248,21 +242,7 @@ impl Engine {
             bookkeeping_ms = t_book.elapsed().as_millis() as u64,
             "reconcile phases"
         );
-        let unknown = report.unknown_count();
-        Ok((
-            n,
-            match first {
-                Some((_, retry, e)) => Some((
-                    retry || unknown > 0,
-                    format!("{failed} of {n} operations failed; first: {e}"),
-                )),
-                None if unknown > 0 => Some((
-                    true,
-                    format!("{unknown} of {n} operations unacknowledged (verified on retry)"),
-                )),
-                None => None,
-            },
-        ))
+        Ok((n, failure(&report, n, "operations", |_| false)))
     }
 
     /// A withdraw: delete every owned service by key, without reading them first (a service's
@@ -292,14 +272,6 @@ impl Engine {
         self.applied.retain(|(k, _), _| !owned.contains(k));
         self.active.retain(|(k, _), _| !owned.contains(k));
         let deleted = report.ok_count();
-        let mut failures = report
-            .failures()
-            .filter(|(_, e)| e.errno != ipvs::Errno::ESRCH);
-        let first = failures
-            .next()
-            .map(|(_, e)| (is_transient(e.errno), e.to_string()));
-        let failed = first.as_ref().map_or(0, |_| 1 + failures.count());
-        let unknown = report.unknown_count();
         tracing::debug!(
             instance = name,
             ops = n,
@@ -307,20 +279,8 @@ impl Engine {
             apply_ms = t_apply.elapsed().as_millis() as u64,
             "reconcile phases (withdraw by key, no read)"
         );
-        Ok((
-            deleted,
-            match first {
-                Some((retry, e)) => Some((
-                    retry || unknown > 0,
-                    format!("{failed} of {n} deletions failed; first: {e}"),
-                )),
-                None if unknown > 0 => Some((
-                    true,
-                    format!("{unknown} of {n} deletions unacknowledged (verified on retry)"),
-                )),
-                None => None,
-            },
-        ))
+        let gone = |e: &ipvs::OpError| e.errno == ipvs::Errno::ESRCH;
+        Ok((deleted, failure(&report, n, "deletions", gone)))
     }
 
     /// What the kernel holds after a batch, as far as its report tells: the applied weights.
@@ -385,6 +345,33 @@ impl Engine {
                 Err(e) => tracing::warn!(sysctl = path, value, error = %e, "cannot set"),
             }
         }
+    }
+}
+
+/// What a batch's report makes of a reconcile: `None` when everything applied (failures
+/// `ignore` accepts count as applied), else whether to retry and what to say. `n` is the number
+/// of `what` sent. A lost reply (`Unknown`) makes it retryable: the retry reads and verifies.
+fn failure(
+    report: &ipvs::BatchReport,
+    n: usize,
+    what: &str,
+    ignore: impl Fn(&ipvs::OpError) -> bool,
+) -> Option<(bool, String)> {
+    let mut failures = report.failures().filter(|(_, e)| !ignore(e));
+    let first = failures
+        .next()
+        .map(|(_, e)| (is_transient(e.errno), e.to_string()));
+    let unknown = report.unknown_count();
+    match first {
+        Some((retry, e)) => Some((
+            retry || unknown > 0,
+            format!("{} of {n} {what} failed; first: {e}", 1 + failures.count()),
+        )),
+        None if unknown > 0 => Some((
+            true,
+            format!("{unknown} of {n} {what} unacknowledged (verified on retry)"),
+        )),
+        None => None,
     }
 }
 

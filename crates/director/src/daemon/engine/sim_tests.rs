@@ -232,6 +232,18 @@ fn foreign() -> Service {
     Service::new(key, ipvs::Scheduler::Rr)
 }
 
+/// An engine over `sim` whose table holds someone else's service, Master and programmed.
+async fn programmed_beside_a_foreign_service(sim: &Arc<Sim>) -> (EngineHandle, StateDir) {
+    sim.table.lock().unwrap().services.push(ServiceEntry {
+        service: foreign(),
+        destinations: Vec::new(),
+    });
+    let (h, dir) = engine(sim);
+    role(&h, Role::MasterHeld);
+    until(&h, "programmed", |i| i.programming == Ownership::Programmed).await;
+    (h, dir)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_with_backoff_and_counted() {
     let sim = Arc::new(Sim::default());
@@ -295,13 +307,7 @@ async fn a_refusal_that_repeats_is_counted_once_and_not_retried_in_a_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_withdraw_leaves_someone_elses_service() {
     let sim = Arc::new(Sim::default());
-    sim.table.lock().unwrap().services.push(ServiceEntry {
-        service: foreign(),
-        destinations: Vec::new(),
-    });
-    let (h, _dir) = engine(&sim);
-    role(&h, Role::MasterHeld);
-    until(&h, "programmed", |i| i.programming == Ownership::Programmed).await;
+    let (h, _dir) = programmed_beside_a_foreign_service(&sim).await;
     assert!(programmed(&sim.table()));
     role(&h, Role::Released);
     until(&h, "withdrawn", |i| i.programming == Ownership::Withdrawn).await;
@@ -316,13 +322,7 @@ async fn a_withdraw_leaves_someone_elses_service() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_withdraw_by_key_takes_a_service_already_gone_as_done() {
     let sim = Arc::new(Sim::default());
-    sim.table.lock().unwrap().services.push(ServiceEntry {
-        service: foreign(),
-        destinations: Vec::new(),
-    });
-    let (h, _dir) = engine(&sim);
-    role(&h, Role::MasterHeld);
-    until(&h, "programmed", |i| i.programming == Ownership::Programmed).await;
+    let (h, _dir) = programmed_beside_a_foreign_service(&sim).await;
     let gone = crate::target::parse_service("tcp:192.0.2.100:443").unwrap();
     sim.table
         .lock()
