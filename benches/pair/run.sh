@@ -14,7 +14,7 @@
 #                                      -p director; the lab VM sees the host's root)
 #
 # Per contender, size and round:
-#   prog1      dir1's start -> its IPVS table complete (ipvsadm -Ln counts, polled; keepalived
+#   prog1      dir1's start -> its IPVS table complete (polled, see poll_count; keepalived
 #              programs at start whatever its VRRP state, ours once Master, before the VIP goes up)
 #   plog1      ours: dir1's start -> its log line "reconciled trigger=takeover" (its timestamp)
 #   vip1       dir1's start -> the VIP on dir1 (`ip -ts monitor address` in dir1)
@@ -25,11 +25,13 @@
 #              (smaps_rollup; keepalived's three processes share pages, RSS counts them thrice)
 #              in KiB, summed over each node's daemons, after ent*
 #   failover   under load (python3 client, 20 ms pace, 300 ms timeouts, port 80) the Master is
-#              crashed (SIGSTOP+SIGKILL of its daemons, then its links down):
+#              crashed (its links down in one `ip -batch`, then SIGSTOP+SIGKILL of its daemons):
+#              The crash's instant: dir1's eth0 bridge port lost its carrier (ip -ts monitor link).
+#     down gone  the crash command's start -> that instant; that instant -> the daemons killed
 #     detect   crash -> the VIP on dir2 (`ip -ts monitor address` in dir2), the first add after
 #     early    the crash; VIP adds on dir2 before the crash (dir1's adverts missed: split brain)
 #     prog2    crash -> dir2's IPVS table complete: 0 when it was complete before the crash
-#              (keepalived), else polled with ipvsadm -Ln every 100 ms (+ one dump's time)
+#              (keepalived), else polled (poll_count)
 #     tlog2    ours: crash -> dir2's log line "reconciled trigger=takeover" (its timestamp), and
 #     took2    that line's took_ms (the engine's apply of the prepared batch)
 #     first    crash -> end of the first successful request started after the node was gone
@@ -81,18 +83,23 @@ daemon_usage() {
   done
   echo "$(echo "scale=2; $cpu / $tck" | bc) $rss $pss"
 }
-# poll_count NODE "SERVICES DESTINATIONS" T0 SECONDS -> "UPPER LOWER": ms from T0 until ipvsadm -Ln
-# listed them all (the end of the first complete dump), and the start of the last dump that did not
-# (0 when the first was complete): the table was completed in between. A dump of 11,011 entries
-# takes ~1 s under emulation. (/proc/net/ip_vs cannot tell: its seq_file position counts
-# services, not lines.)
+# poll_count NODE "SERVICES DESTINATIONS" T0 SECONDS -> "UPPER LOWER": ms from T0 until the table
+# was seen complete, and the start of the last probe that saw it incomplete (0 when none did): it
+# was completed in between. The probe is the last service of the config (VIP:9000, which both
+# contenders program last) listing its real servers (`ipvsadm -Ln -t`: one service's dump, cheap);
+# then the whole table is counted (`ipvsadm -Ln`, ~1 s for 11,011 entries under emulation) and,
+# if it falls short, the probe goes on. (/proc/net/ip_vs cannot tell: its seq_file position
+# counts services, not lines.)
 poll_count() {
-  local lim=$(($(pair_now_ms) + $4 * 1000)) lo=0 p
+  local lim=$(($(pair_now_ms) + $4 * 1000)) lo=0 p up
   while [ "$(pair_now_ms)" -lt $lim ]; do
     p=$(($(pair_now_ms) - $3))
-    [ "$(pair_ipvs_count "$1")" = "$2" ] && { echo "$(($(pair_now_ms) - $3)) $lo"; return 0; }
+    if [ "$(pair_in "d$1" ipvsadm -Ln -t "$PAIR_VIP:9000" 2>/dev/null | grep -c -- '->.*Route')" = "$PAIR_REALS" ]; then
+      up=$(($(pair_now_ms) - $3))
+      [ "$(pair_ipvs_count "$1")" = "$2" ] && { echo "$up $lo"; return 0; }
+    fi
     lo=$p
-    sleep 0.1
+    sleep 0.05
   done
   echo "timeout $lo"; return 1
 }
@@ -104,7 +111,7 @@ declare -A R   # R[contender,size,round,key]
 CONFS=$(mktemp -d /tmp/pair-bench-confs.XXXXXX)
 # one CONTENDER SIZE ROUND: one fresh topology, both directors, the failover
 one() {
-  local c=$1 size=$2 r=$3 S N want t t0 T1 line k CRASH GONE MON LOAD POLL
+  local c=$1 size=$2 r=$3 S N want t t0 T1 line k CRASH CMD GONE MON MONL LOAD POLL
   S=${size%x*} N=${size#*x}
   # one directory per contender and size (the configs name it), its configs written once
   PAIR_ID=b${S}${c:0:1}$r PAIR_SERVICES=$S PAIR_REALS=$N PAIR_DIR=/tmp/pair-bench-$c-$size
@@ -142,17 +149,32 @@ one() {
   read -r "R[$c,$size,$r,cpu2]" "R[$c,$size,$r,rss2]" "R[$c,$size,$r,pss2]" <<<"$(daemon_usage 2)"
   # failover under load
   pair_in d2 ip -ts -4 monitor address > "$PAIR_DIR/mon" 2>&1 & MON=$!
+  ip -ts monitor link > "$PAIR_DIR/monl" 2>&1 & MONL=$!   # the bridge ports, in the VM's namespace
   pair_client_load 1 6 10000 20 "$PAIR_DIR/load" & LOAD=$!
   pair_wait 10 test -e "$PAIR_DIR/load.ready"; sleep 1.5
   CRASH=$(pair_now_ms)
   # dir2's table, polled from the crash on (in parallel: downing dir1's links takes 0.2-5 s)
   if [ "${R[$c,$size,$r,ent2]}" = "$want" ]; then echo 0 0 > "$PAIR_DIR/prog2"; POLL=
   else poll_count 2 "$want" "$CRASH" 30 > "$PAIR_DIR/prog2" & POLL=$!; fi
-  pair_crash 1 node; GONE=$(pair_now_ms)
-  R[$c,$size,$r,gone]=$((GONE - CRASH))
-  wait $LOAD; kill $MON 2>/dev/null; wait $MON 2>/dev/null
+  # the node crash: both links down in one command (forwarding and adverts stop together), then
+  # every daemon SIGSTOPped and SIGKILLed (pair_crash's order, kill then links, leaves dir1's
+  # kernel forwarding for the 0.4-2.3 s the kill took under emulation: it skewed failed requests)
+  printf 'link set eth0 down\nlink set eth1 down\n' | pair_in d1 ip -batch -
+  pair_crash 1; GONE=$(pair_now_ms)
+  wait $LOAD; kill $MON $MONL 2>/dev/null; wait $MON $MONL 2>/dev/null
+  # The crash's instant is when dir1's eth0 lost its carrier (its bridge port went NO-CARRIER,
+  # `ip -ts monitor link`): the command that downs it takes 0.1-1.7 s under emulation, so every
+  # time below is from that event, not from the command's start (CMD).
+  CMD=$CRASH
+  line=$(grep -m1 "${PAIR_ID}d10@.*NO-CARRIER" "$PAIR_DIR/monl")
+  [ -n "$line" ] && CRASH=$(ts_ms "${line%% *}")
+  R[$c,$size,$r,down]=$((CRASH - CMD)) R[$c,$size,$r,gone]=$((GONE - CRASH))
   [ -n "$POLL" ] && wait "$POLL"
   read -r "R[$c,$size,$r,prog2]" "R[$c,$size,$r,prog2lo]" < "$PAIR_DIR/prog2"
+  if [ -n "$POLL" ]; then   # the poll counted from CMD
+    R[$c,$size,$r,prog2]=$((R[$c,$size,$r,prog2] - (CRASH - CMD)))
+    R[$c,$size,$r,prog2lo]=$((R[$c,$size,$r,prog2lo] - (CRASH - CMD)))
+  fi
   # detection: the first VIP add on dir2 at or after the crash; adds before it mean dir2 took the
   # VIP while dir1 was alive (missed adverts: a starved VM), counted as "early"
   R[$c,$size,$r,detect]=none R[$c,$size,$r,early]=0
@@ -178,7 +200,7 @@ one() {
   fi
   read -r "R[$c,$size,$r,cpu2b]" _ _ <<<"$(daemon_usage 2)"
   echo "  crash $(date -u -d @$((CRASH / 1000)) +%T).$((CRASH % 1000))"
-  for k in prog1 prog1lo plog1 vip1 ready2 ready2lo ent1 ent2 cpu1 cpu2 rss1 rss2 pss1 pss2 gone detect early prog2 prog2lo tlog2 took2 first failed req cpu2b; do
+  for k in prog1 prog1lo plog1 vip1 ready2 ready2lo ent1 ent2 cpu1 cpu2 rss1 rss2 pss1 pss2 down gone detect early prog2 prog2lo tlog2 took2 first failed req cpu2b; do
     echo "$c $size $r $k ${R[$c,$size,$r,$k]}"
   done
   teardown
@@ -231,16 +253,17 @@ for size in $SIZES; do
   echo "|---|$(for c in $CONTENDERS; do printf -- '---|'; done)"
   row() { local label=$1 key=$2 c; printf '| %s |' "$label"; for c in $CONTENDERS; do printf ' %s |' "$(cell "$c" "$size" "$key")"; done; echo; }
   srow() { local label=$1 key=$2 c; printf '| %s |' "$label"; for c in $CONTENDERS; do printf ' %s |' "$(span "$c" "$size" "$key")"; done; echo; }
-  srow "dir1 start -> its table complete (ipvsadm polls: last incomplete-first complete)" prog1
+  srow "dir1 start -> its table complete (polled: last seen incomplete-first seen complete)" prog1
   row "dir1 start -> dir1 logged the takeover reconciled" plog1
   row "dir1 start -> VIP on dir1" vip1
   srow "dir2 start -> ready as Backup (keepalived: table complete, polled; ours: logged BACKUP)" ready2
   printf '| entries on the Master |'; for c in $CONTENDERS; do printf ' %s |' "$(entries "$c" "$size" 1)"; done; echo
   printf '| entries on the Backup |'; for c in $CONTENDERS; do printf ' %s |' "$(entries "$c" "$size" 2)"; done; echo
-  row "crash -> dir1 gone (SIGKILL + links down)" gone
+  row "crash command -> dir1's eth0 down (the crash's instant)" down
+  row "crash -> dir1's daemons killed too" gone
   row "crash -> VIP on dir2 (detection)" detect
   row "VIP on dir2 before the crash (split brain, count)" early
-  srow "crash -> dir2's table complete (ipvsadm polls)" prog2
+  srow "crash -> dir2's table complete (polled)" prog2
   row "crash -> dir2 logged the takeover reconciled" tlog2
   row "takeover reconcile took_ms" took2
   row "crash -> first success" first
