@@ -52,8 +52,8 @@ if [ ! -e /proc/net/ip_vs ] && ! { modprobe ip_vs 2>/dev/null && [ -e /proc/net/
   exec "$ROOT/tests/lab/run" "cd $ROOT && LAB_INSIDE=1 CONTENDERS='$CONTENDERS' DIRECTOR_BIN='$DIRECTOR_BIN' benches/pair/run.sh '$SIZES' '$ROUNDS'"
 fi
 # The clock is checked against the RTC (qemu's RTC follows the host's clock, 1 s steps): a TCG
-# guest whose TSC was calibrated while the host was saturated once ran ~6x fast, inflating every
-# ms figure alike.
+# guest booted while the host was saturated once ran its clock ~6x fast (16 min by its clock in
+# 2 min 45 s; probably a wrong TSC calibration at boot), inflating every ms figure alike.
 rtc() { cat /sys/class/rtc/rtc0/since_epoch 2>/dev/null || echo 0; }
 CLOCK0="$(date +%s) $(rtc)"
 cd "$ROOT" || exit 1
@@ -126,19 +126,19 @@ one() {
   pair_up || { echo "pair_up failed"; return 1; }
   pair_start_reals || { echo "real servers failed"; return 1; }
   want="$((S + 1)) $(((S + 1) * N))"
-  for k in 1 2; do   # outside the timed part (keepalived's writer takes ~30 s at 1,000 x 10)
+  for k in 1 2; do   # outside the timed part (tens of seconds at 1,000 x 10 under emulation)
     [ -s "$CONFS/$c-$size-d$k.conf" ] || { pair_write_conf $k && mv "$PAIR_DIR/d$k.conf" "$CONFS/$c-$size-d$k.conf"; } || return 1
     cp "$CONFS/$c-$size-d$k.conf" "$PAIR_DIR/d$k.conf" || return 1
   done
   pair_in d1 ip -ts -4 monitor address > "$PAIR_DIR/mon1" 2>&1 & MON=$!
   sleep 0.5
-  t0=$(pair_now_ms); T1=$t0; pair_start_director 1; echo "  dir1 started $(date -u -d @$((t0 / 1000)) +%T).$((t0 % 1000))"
+  t0=$(pair_now_ms); T1=$t0; pair_start_director 1; echo "  dir1 started $(date -u -d @$((t0 / 1000)) +%T).$(printf %03d $((t0 % 1000)))"
   read -r "R[$c,$size,$r,prog1]" "R[$c,$size,$r,prog1lo]" <<<"$(poll_count 1 "$want" "$t0" 120)"
   pair_wait_vip 1 30 || { echo "dir1 never took the VIP"; tail "$PAIR_DIR/d1.log"; return 1; }
   kill $MON 2>/dev/null; wait $MON 2>/dev/null
   line=$(grep -m1 " $PAIR_VIP/" "$PAIR_DIR/mon1")
   R[$c,$size,$r,vip1]=$(( $(ts_ms "${line%% *}") - t0 ))
-  t0=$(pair_now_ms); pair_start_director 2; echo "  dir2 started $(date -u -d @$((t0 / 1000)) +%T).$((t0 % 1000))"
+  t0=$(pair_now_ms); pair_start_director 2; echo "  dir2 started $(date -u -d @$((t0 / 1000)) +%T).$(printf %03d $((t0 % 1000)))"
   R[$c,$size,$r,ready2lo]=-
   if [ "$c" = keepalived ]; then read -r "R[$c,$size,$r,ready2]" "R[$c,$size,$r,ready2lo]" <<<"$(poll_count 2 "$want" "$t0" 120)"
   elif pair_wait 60 d2_backup; then R[$c,$size,$r,ready2]=$(($(pair_now_ms) - t0))
@@ -199,7 +199,7 @@ one() {
     done
   fi
   read -r "R[$c,$size,$r,cpu2b]" _ _ <<<"$(daemon_usage 2)"
-  echo "  crash $(date -u -d @$((CRASH / 1000)) +%T).$((CRASH % 1000))"
+  echo "  crash $(date -u -d @$((CRASH / 1000)) +%T).$(printf %03d $((CRASH % 1000)))"
   for k in prog1 prog1lo plog1 vip1 ready2 ready2lo ent1 ent2 cpu1 cpu2 rss1 rss2 pss1 pss2 down gone detect early prog2 prog2lo tlog2 took2 first failed req cpu2b; do
     echo "$c $size $r $k ${R[$c,$size,$r,$k]}"
   done
