@@ -160,12 +160,12 @@ impl Registry {
 /// One probe's life: sleep to its slot, run, publish, until its last receiver is gone.
 ///
 /// Per run it costs one task wake for the slot and one for the connect's answer, and no
-/// allocation in the steady state: the task keeps ONE timer, reset from the slot to the run's
-/// deadline (the check's timeout) and on to the next slot (a later deadline: tokio only moves
-/// the timer when its earlier deadline passes), instead of a sleep and a timeout per run; the
-/// `closed()` future that notices the last receiver leaving is kept across runs instead of
-/// registered anew; the reason is written into the published result's buffer
-/// ([`record_parts`]).
+/// allocation of its own in the steady state (tokio's socket registration still allocates):
+/// the task keeps ONE timer, reset from the slot to the run's deadline (the check's timeout)
+/// and on to the next slot (a later deadline: tokio only moves the timer when its earlier
+/// deadline passes), instead of a sleep and a timeout per run; the `closed()` future that
+/// notices the last receiver leaving is kept across runs instead of registered anew; the reason
+/// is written into the published result's buffer ([`record_parts`]).
 async fn probe_task(
     inner: Arc<Inner>,
     key: Key,
