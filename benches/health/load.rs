@@ -5,6 +5,8 @@
 //! and its peak RSS. Run inside a namespace with `acceptor 80` listening (benches/health/run.sh).
 //!
 //! usage: load FIRST_ADDR BACKENDS SERVICES REALS_PER_SERVICE INTERVAL_MS SECONDS
+//! (environment: HEALTH_WORKERS=N for N worker threads instead of 2, 0 for a current-thread
+//! runtime)
 //! e.g.   load 127.0.1.1 100 1000 10 1000 20
 
 #![allow(missing_docs)]
@@ -48,11 +50,20 @@ fn main() {
     let reals: u32 = arg(&args, 4, 10);
     let interval = Duration::from_millis(arg(&args, 5, 1000));
     let secs: u64 = arg(&args, 6, 10);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // HEALTH_WORKERS=N: another runtime shape (0: current-thread), to see what the runtime's
+    // cross-worker wake-ups cost.
+    let workers: usize = std::env::var("HEALTH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2);
+    let mut builder = if workers == 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runtime: {e}");

@@ -22,10 +22,10 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::probe::Prober;
+use crate::probe::{ProbeError, Prober};
 use crate::schedule::{first_offset, next_run};
 use crate::spec::CheckSpec;
-use crate::state::{record, Health, Observation, RiseFall, Start, State};
+use crate::state::{record_parts, Health, RiseFall, Start, State, Transition};
 use crate::Error;
 
 type Probes = HashMap<Key, Arc<watch::Sender<Health>>>;
@@ -157,6 +157,15 @@ impl Registry {
     }
 }
 
+/// One probe's life: sleep to its slot, run, publish, until its last receiver is gone.
+///
+/// Per run it costs one task wake for the slot and one for the connect's answer, and no
+/// allocation of its own in the steady state (tokio's socket registration still allocates):
+/// the task keeps ONE timer, reset from the slot to the run's deadline (the check's timeout)
+/// and on to the next slot (a later deadline: tokio only moves the timer when its earlier
+/// deadline passes), instead of a sleep and a timeout per run; the `closed()` future that
+/// notices the last receiver leaving is kept across runs instead of registered anew; the reason
+/// is written into the published result's buffer ([`record_parts`]).
 async fn probe_task(
     inner: Arc<Inner>,
     key: Key,
@@ -165,54 +174,73 @@ async fn probe_task(
     phase: Instant,
 ) {
     let interval = key.spec.effective_interval();
+    let limit = key.spec.timeout;
     let mut filter = RiseFall::new(key.spec.rise, key.spec.fall, start);
     let mut prober = Prober::new(key.target, Arc::clone(&key.spec));
-    let mut at = phase;
+    let timer = tokio::time::sleep_until(phase);
+    tokio::pin!(timer);
+    let closed = tx.closed();
+    tokio::pin!(closed);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(at) => {}
-            _ = tx.closed() => {
+            biased;
+            () = &mut timer => {}
+            () = &mut closed => {
                 if inner.retire(&key, &tx) {
                     return;
                 }
+                // Someone subscribed again in between: wait for their receivers to go.
+                closed.set(tx.closed());
                 continue;
             }
         }
         inner.runs.fetch_add(1, Ordering::Relaxed);
         let t0 = Instant::now();
-        let result = prober.run().await;
+        let result = if prober.bounds_itself() {
+            prober.run_unbounded().await
+        } else {
+            timer.as_mut().reset(t0 + limit);
+            tokio::select! {
+                biased;
+                r = prober.run_unbounded() => r,
+                () = &mut timer => Err(ProbeError::Timeout(limit)),
+            }
+        };
         let end = Instant::now();
-        let (ok, reason) = match result {
-            Ok(seen) => (true, seen),
-            Err(e) => (false, e.to_string()),
-        };
-        let obs = Observation {
-            ok,
-            reason,
-            latency: end - t0,
-            at: end.into_std(),
-        };
         let mut transition = None;
         tx.send_if_modified(|h| {
-            transition = record(&mut filter, h, obs);
+            let (ok, reason): (bool, &dyn std::fmt::Display) = match &result {
+                Ok(seen) => (true, seen),
+                Err(e) => (false, e),
+            };
+            transition = record_parts(&mut filter, h, ok, reason, end - t0, end.into_std());
             transition.is_some()
         });
+        drop(result);
         if let Some(t) = transition {
-            let h = tx.borrow();
-            let (reason, latency) = h
-                .last
-                .as_ref()
-                .map(|o| (o.reason.as_str(), o.latency))
-                .unwrap_or_default();
-            let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-            let (backend, check) = (key.target, key.spec.kind.name());
-            let connect = key.spec.connect_addr(key.target);
-            if t.to == State::Down {
-                tracing::warn!(%backend, check, %connect, from = %t.from, to = %t.to, reason, latency_us, "health changed");
-            } else {
-                tracing::info!(%backend, check, %connect, from = %t.from, to = %t.to, reason, latency_us, "health changed");
-            }
+            log_transition(&key, t, &tx.borrow());
         }
-        at = Instant::from_std(next_run(phase.into_std(), interval, end.into_std()));
+        timer.as_mut().reset(Instant::from_std(next_run(
+            phase.into_std(),
+            interval,
+            end.into_std(),
+        )));
+    }
+}
+
+/// One structured event per change of state: a warning when going Down.
+fn log_transition(key: &Key, t: Transition, h: &Health) {
+    let (reason, latency) = h
+        .last
+        .as_ref()
+        .map(|o| (o.reason.as_str(), o.latency))
+        .unwrap_or_default();
+    let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    let (backend, check) = (key.target, key.spec.kind.name());
+    let connect = key.spec.connect_addr(key.target);
+    if t.to == State::Down {
+        tracing::warn!(%backend, check, %connect, from = %t.from, to = %t.to, reason, latency_us, "health changed");
+    } else {
+        tracing::info!(%backend, check, %connect, from = %t.from, to = %t.to, reason, latency_us, "health changed");
     }
 }

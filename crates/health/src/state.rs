@@ -192,6 +192,39 @@ pub fn record(filter: &mut RiseFall, health: &mut Health, obs: Observation) -> O
     t
 }
 
+/// [`record`] with the result given by parts, for the probe loop: the reason is written into
+/// the last result's buffer, so a run whose reason fits in it (every run after the first, in the
+/// steady state) allocates nothing. Same effect on `health` and the same return as
+/// `record(filter, health, Observation { ok, reason: reason.to_string(), latency, at })`.
+pub fn record_parts(
+    filter: &mut RiseFall,
+    health: &mut Health,
+    ok: bool,
+    reason: &dyn std::fmt::Display,
+    latency: Duration,
+    at: Instant,
+) -> Option<Transition> {
+    use std::fmt::Write as _;
+    let t = filter.observe(ok);
+    if let Some(t) = t {
+        health.state = t.to;
+        health.since = at;
+    }
+    let last = health.last.get_or_insert_with(|| Observation {
+        ok,
+        reason: String::new(),
+        latency,
+        at,
+    });
+    last.ok = ok;
+    last.latency = latency;
+    last.at = at;
+    last.reason.clear();
+    // Writing into a String cannot fail (only the Display impl could, and ours do not).
+    let _ = write!(last.reason, "{reason}");
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +374,28 @@ mod tests {
                     prop_assert!(longest >= rise as usize);
                 }
                 prev = s;
+            }
+        }
+
+        /// `record_parts` leaves the same health and returns the same transitions as `record`,
+        /// whatever the reasons' lengths (the reused buffer never leaks an older, longer one).
+        #[test]
+        fn record_parts_is_record(rise in 1u32..4, fall in 1u32..4, adopted: bool,
+                                  runs in proptest::collection::vec(
+                                      (any::<bool>(), "[a-z ]{0,24}", 0u64..2_000), 0..20)) {
+            let start = if adopted { Start::Adopted } else { Start::Pessimistic };
+            let t0 = Instant::now();
+            let (mut fa, mut fb) = (RiseFall::new(rise, fall, start), RiseFall::new(rise, fall, start));
+            let (mut ha, mut hb) = (Health::new(start, t0), Health::new(start, t0));
+            for (i, (ok, reason, us)) in runs.iter().enumerate() {
+                let latency = Duration::from_micros(*us);
+                let at = t0 + Duration::from_secs(i as u64 + 1);
+                let obs = Observation { ok: *ok, reason: reason.clone(), latency, at };
+                let ta = record(&mut fa, &mut ha, obs);
+                let tb = record_parts(&mut fb, &mut hb, *ok, reason, latency, at);
+                prop_assert_eq!(ta, tb);
+                prop_assert_eq!(&ha, &hb);
+                prop_assert_eq!(&fa, &fb);
             }
         }
     }

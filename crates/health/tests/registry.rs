@@ -218,3 +218,39 @@ async fn first_runs_spread_over_the_interval() {
         ms.len()
     );
 }
+
+/// A run that hangs ends at the check's timeout with a `timed out` failure whose latency is the
+/// timeout, and the probe keeps its slots: the next run starts one interval after the hung one,
+/// not one interval after its timeout (the probe's one timer serves both the timeout and the
+/// schedule).
+#[tokio::test(start_paused = true)]
+async fn a_hung_run_times_out_and_keeps_the_schedule() {
+    let (addr, _listener) = common::hung_tcp().await;
+    let reg = Registry::new().unwrap();
+    let mut spec = CheckSpec::new(CheckKind::Http(health::HttpCheck::get("/")));
+    spec.interval = SEC;
+    spec.timeout = Duration::from_millis(300);
+    let mut rx = reg.subscribe(addr, spec);
+    let t0 = Instant::now();
+    rx.changed().await.unwrap();
+    let h = rx.borrow_and_update().clone();
+    assert_eq!(h.state, State::Down);
+    let last = h.last.unwrap();
+    assert!(!last.ok);
+    assert_eq!(last.reason, "timed out after 300ms");
+    assert_eq!(last.latency, Duration::from_millis(300));
+    assert_eq!(Instant::now() - t0, Duration::from_millis(300));
+    // Runs at 0 s, 1 s, 2 s (each timing out 300 ms later): 3 runs by 2.5 s, never a 4th.
+    sleep(Duration::from_millis(2200)).await;
+    settle().await;
+    assert_eq!(reg.stats().runs, 3);
+    let last = rx.borrow().last.clone().unwrap();
+    assert_eq!(
+        last.at,
+        (t0 + Duration::from_millis(2300)).into_std(),
+        "the third run timed out at 2.3 s"
+    );
+    sleep(Duration::from_millis(600)).await;
+    settle().await;
+    assert_eq!(reg.stats().runs, 4, "the fourth at 3 s");
+}

@@ -17,6 +17,7 @@ pub mod tcp;
 pub mod tls;
 pub mod udp;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,15 +130,32 @@ impl Prober {
     /// One run, bounded by the check's timeout: `Ok` with what was seen (`connected`,
     /// `status 200`, ...) or the failure.
     pub async fn run(&mut self) -> Result<String, ProbeError> {
+        if self.bounds_itself() {
+            return self.run_unbounded().await.map(Cow::into_owned);
+        }
         let limit = self.spec.timeout;
+        match tokio::time::timeout(limit, self.run_unbounded()).await {
+            Ok(r) => r.map(Cow::into_owned),
+            Err(_) => Err(ProbeError::Timeout(limit)),
+        }
+    }
+
+    /// True when [`Prober::run_unbounded`] enforces the check's timeout itself (exec: it kills
+    /// the command's process group at the timeout); the caller must bound every other kind.
+    pub(crate) fn bounds_itself(&self) -> bool {
+        matches!(self.spec.kind, CheckKind::Exec(_))
+    }
+
+    /// One run without the timeout of [`Prober::run`] (except exec, see
+    /// [`Prober::bounds_itself`]): the registry races it against the probe's one timer, which
+    /// saves a timer registration per run. A TCP success is the static `connected` (no
+    /// allocation per run).
+    pub(crate) async fn run_unbounded(&mut self) -> Result<Cow<'static, str>, ProbeError> {
         let addr = self.spec.connect_addr(self.target);
         match &self.spec.kind {
             CheckKind::Tcp => {
-                within(limit, async {
-                    tcp::connect(addr).await?;
-                    Ok("connected".to_owned())
-                })
-                .await
+                tcp::connect(addr).await?;
+                Ok(Cow::Borrowed("connected"))
             }
             CheckKind::Http(h) => {
                 let tls = match &h.tls {
@@ -153,21 +171,13 @@ impl Prober {
                 };
                 // The HTTP future holds a TLS connection: boxed, so that a probe task's size does
                 // not grow with it while it sleeps.
-                within(limit, Box::pin(http::get(addr, h, tls))).await
+                Box::pin(http::get(addr, h, tls)).await.map(Cow::Owned)
             }
-            CheckKind::Dns(d) => within(limit, dns::query(addr, d)).await,
-            CheckKind::Udp(u) => within(limit, udp::exchange(addr, u)).await,
-            CheckKind::Exec(e) => exec::run(&e.command, self.target, addr, limit).await,
+            CheckKind::Dns(d) => dns::query(addr, d).await.map(Cow::Owned),
+            CheckKind::Udp(u) => udp::exchange(addr, u).await.map(Cow::Owned),
+            CheckKind::Exec(e) => exec::run(&e.command, self.target, addr, self.spec.timeout)
+                .await
+                .map(Cow::Owned),
         }
-    }
-}
-
-async fn within<F>(limit: Duration, f: F) -> Result<String, ProbeError>
-where
-    F: std::future::Future<Output = Result<String, ProbeError>>,
-{
-    match tokio::time::timeout(limit, f).await {
-        Ok(r) => r,
-        Err(_) => Err(ProbeError::Timeout(limit)),
     }
 }
