@@ -108,7 +108,9 @@ impl Host {
 
     /// Starts `director run -c FILE` inside the namespace, stderr to `NAME.log`.
     pub fn start(&mut self, instances_yaml: &str) {
-        self.start_waiting(instances_yaml, Duration::from_secs(5));
+        // 20 s, not less: a debug build started inside the emulated lab VM while other tests
+        // run beside it took more than 5 s to answer (kernel_health failed so, 2 of 8 runs).
+        self.start_waiting(instances_yaml, Duration::from_secs(20));
     }
 
     /// [`Host::start`], waiting up to `limit` for the status socket (a large file).
