@@ -186,8 +186,7 @@ pub fn diff(
         .map(|e| e.service.key)
         .filter(|k| owned.contains(k) && !desired.contains(k))
         .collect();
-    plan.ops
-        .extend(deleted.iter().rev().map(|k| Op::DelService(*k)));
+    plan.ops.extend(delete_services(&deleted));
     for (key, want) in desired.iter() {
         match by_key.get(key) {
             None => add_service(want, &mut plan.ops),
@@ -202,6 +201,21 @@ pub fn diff(
         }
     }
     plan
+}
+
+/// A withdraw without reading the kernel: every key of `owned` deleted, in the order [`diff`]
+/// deletes services (descending: see the dest trash there; ascending made a re-takeover of
+/// 10,000 x 10 take 177 s instead of 2 s, measured). A service's deletion takes its real
+/// servers along (`ip_vs_del_service`); the caller takes ESRCH for a key the kernel no longer
+/// holds as done. When the kernel holds every owned key, this is exactly the plan [`diff`]
+/// makes for an empty desired table (property test).
+pub fn withdraw(owned: &BTreeSet<ServiceKey>) -> Vec<Op> {
+    delete_services(owned).collect()
+}
+
+/// `DelService` for each key, in descending key order.
+fn delete_services(keys: &BTreeSet<ServiceKey>) -> impl Iterator<Item = Op> + '_ {
+    keys.iter().rev().map(|k| Op::DelService(*k))
 }
 
 fn add_service(want: &DesiredService, ops: &mut Vec<Op>) {

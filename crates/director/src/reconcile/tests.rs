@@ -4,7 +4,7 @@
 //! diff finds nothing to do. Plus the cases issue 16 names (weight edit in place, drain).
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use proptest::prelude::*;
 
 use super::compare::{same_dest, same_service};
 use super::simulate::{simulate, Refused, EEXIST, ESRCH};
-use super::{diff, DrainState, Owned, Plan};
+use super::{diff, withdraw, DrainState, Owned, Plan};
 use crate::desired::{build, AllUp, Desired, Overrides, ServiceInput};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -532,6 +532,24 @@ proptest! {
         let exact = simulate(&after, &last.ops).unwrap();
         check_result(&desired, &owned, &kernel, &exact, &DrainState::default())?;
         prop_assert!(diff(&desired, &exact, &owned, &last.drain, later, TIMEOUT).is_empty());
+    }
+
+    #[test]
+    fn a_blind_withdraw_is_the_plan_for_nothing_desired_when_the_kernel_holds_all_we_own((desired, kernel, owned) in scenario()) {
+        // The kernel holds every owned key (and whatever foreign ones the scenario has).
+        let mut full = kernel.clone();
+        let all: BTreeSet<ServiceKey> = owned.iter().chain(desired.keys()).copied().collect();
+        for k in &all {
+            if !full.services.iter().any(|e| e.service.key == *k) {
+                full.services.push(ServiceEntry {
+                    service: Service::new(*k, Scheduler::Rr),
+                    destinations: Vec::new(),
+                });
+            }
+        }
+        let owned_all: Owned = all.iter().copied().collect();
+        let p = diff(&Desired::default(), &full, &owned_all, &DrainState::default(), Instant::now(), TIMEOUT);
+        prop_assert_eq!(withdraw(&all), p.ops);
     }
 
     #[test]

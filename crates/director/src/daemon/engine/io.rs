@@ -261,7 +261,7 @@ impl Engine {
         if owned.is_empty() {
             return Ok((0, None));
         }
-        let ops: Arc<[Op]> = owned.iter().map(|k| Op::DelService(*k)).collect();
+        let ops: Arc<[Op]> = reconcile::withdraw(owned).into();
         let n = ops.len();
         let t_apply = Instant::now();
         let report = worker
