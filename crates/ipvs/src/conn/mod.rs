@@ -7,7 +7,7 @@
 //!   for each refused one, so the errors read after it are all there is), errors matched by
 //!   sequence number, and the report says for each operation Ok, Failed (which errno, what it
 //!   means) or Unknown (a reply was lost: re-read the table, never retry blindly). One ack per
-//!   request cost the plain-C floor about a fifth of its time (an skb per ack, one `recv` each:
+//!   request cost the plain-C floor about a third of its time (an skb per ack, one `recv` each:
 //!   docs/benchmarks.md, "Silent batches").
 //! - Why the window: `netlink_unicast` in the kernel drops a reply when the receiving socket's
 //!   buffer is full and flags the socket with ENOBUFS, while the operation itself still applied.
