@@ -161,7 +161,7 @@ impl Conn {
             for o in sent.iter_mut() {
                 *o = Outcome::Unknown;
             }
-            match self.read_replies(base, ops, &mut outcomes).await {
+            match self.read_replies(base, ops, &mut outcomes) {
                 Ok(()) => {
                     let sent = outcomes.get_mut(start..next).unwrap_or_default();
                     for (o, op) in sent
@@ -189,8 +189,8 @@ impl Conn {
 
     /// Reads every reply queued after a `send`, without waiting, into `outcomes`. `Err` says
     /// why replies may be missing (ENOBUFS, an unreadable message, a socket error): the
-    /// caller then trusts no silence.
-    async fn read_replies(
+    /// caller then trusts no silence. Never waits (see `recv_one`).
+    fn read_replies(
         &mut self,
         base: u32,
         ops: &[Op],
@@ -202,7 +202,7 @@ impl Conn {
                 Ok(None) => return Ok(()),
                 Err(e) if is_enobufs(&e) => {
                     // Replies were dropped. Collect what is still queued, then stop.
-                    self.drain_acks(base, ops, outcomes).await;
+                    self.drain_replies(base, ops, outcomes);
                     return Err("replies lost (ENOBUFS): operations without a reply may or \
                                 may not have applied; re-read the table"
                         .to_string());
@@ -222,8 +222,8 @@ impl Conn {
         }
     }
 
-    /// After ENOBUFS: reads every ack still queued without waiting.
-    async fn drain_acks(&mut self, base: u32, ops: &[Op], outcomes: &mut [Outcome]) {
+    /// After ENOBUFS: reads every reply still queued, without waiting.
+    fn drain_replies(&mut self, base: u32, ops: &[Op], outcomes: &mut [Outcome]) {
         loop {
             let res = loop {
                 match socket::recv(self.fd.get_ref(), &mut self.rx, true) {
