@@ -268,9 +268,20 @@ impl Engine {
             .apply(Arc::clone(&ops))
             .await
             .map_err(|e| (retryable_error(&e), format!("deleting {n} services: {e}")))?;
-        // Gone either way: forget their weights and connection counts.
-        self.applied.retain(|(k, _), _| !owned.contains(k));
-        self.active.retain(|(k, _), _| !owned.contains(k));
+        let gone = |e: &ipvs::OpError| e.errno == ipvs::Errno::ESRCH;
+        // Deleted now or already gone: forget their weights and connection counts. A deletion
+        // that failed otherwise (or whose reply was lost) keeps what we knew of that service.
+        let removed: HashSet<ServiceKey> = ops
+            .iter()
+            .zip(&report.outcomes)
+            .filter_map(|(op, outcome)| match (op, outcome) {
+                (Op::DelService(k), OpOutcome::Ok) => Some(*k),
+                (Op::DelService(k), OpOutcome::Failed(e)) if gone(e) => Some(*k),
+                _ => None,
+            })
+            .collect();
+        self.applied.retain(|(k, _), _| !removed.contains(k));
+        self.active.retain(|(k, _), _| !removed.contains(k));
         let deleted = report.ok_count();
         tracing::debug!(
             instance = name,
@@ -279,7 +290,6 @@ impl Engine {
             apply_ms = t_apply.elapsed().as_millis() as u64,
             "reconcile phases (withdraw by key, no read)"
         );
-        let gone = |e: &ipvs::OpError| e.errno == ipvs::Errno::ESRCH;
         Ok((deleted, failure(&report, n, "deletions", gone)))
     }
 
