@@ -100,6 +100,15 @@ fn a_leftover_vip_is_removed_at_start_in_fault_and_on_attach() {
     nb.wait(Duration::from_secs(2), "attached, leftover removed", |s| {
         s.state != State::Fault && !has_addr(&b, VIP)
     });
+    // The leftover was the primary address of 192.0.2.0/24 and 192.0.2.2 its secondary: removing
+    // it must not delete the operator's address (the kernel would, without promote_secondaries),
+    // and the instance stays attached instead of falling back to FAULT.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        has_addr(&b, "192.0.2.2"),
+        "the interface's own address survives"
+    );
+    assert_eq!(nb.state(), State::Backup);
 }
 
 #[test]

@@ -6,8 +6,15 @@
 //! Both are idempotent: EEXIST on add and EADDRNOTAVAIL on delete mean the kernel is already in
 //! the wanted state. IPv6 VIPs are added with IFA_F_NODAD: a VIP that moves between directors
 //! must not sit "tentative" for a second of duplicate address detection (keepalived does the same).
+//!
+//! Removing an IPv4 VIP that is the *primary* address of its subnet would make the kernel delete
+//! every secondary address of that subnet with it (`__inet_del_ifa` in net/ipv4/devinet.c, unless
+//! `promote_secondaries` is set): a VIP left by a killed process, whose interface got its own
+//! address of the same subnet afterwards, would take the operator's address down with it. So
+//! before such a removal the interface's `promote_secondaries` is switched on (what keepalived's
+//! `promote_secondaries` keyword does), and the kernel promotes the next address instead.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use futures_util::StreamExt;
 use rtnetlink::packet_core::NetlinkPayload;
@@ -73,6 +80,9 @@ impl Netlink {
             "remove {}/{} from ifindex {ifindex}",
             vip.addr, vip.prefix_len
         );
+        if let IpAddr::V4(a) = vip.addr {
+            self.keep_secondaries(ifindex, a, vip.prefix_len).await?;
+        }
         let msg = match vip.addr {
             IpAddr::V4(a) => rtnetlink::AddressMessageBuilder::<std::net::Ipv4Addr>::new()
                 .index(ifindex)
@@ -95,6 +105,72 @@ impl Netlink {
                 }),
             },
         }
+    }
+
+    /// Switches `promote_secondaries` on for `ifindex` when removing `addr/prefix_len` would
+    /// otherwise delete other addresses with it (see the module's doc).
+    async fn keep_secondaries(
+        &self,
+        ifindex: u32,
+        addr: Ipv4Addr,
+        prefix_len: u8,
+    ) -> Result<(), NetError> {
+        let mut dump = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute();
+        let mut addrs = Vec::new();
+        while let Some(m) = dump.next().await {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) if errno_of(&e) == Some(libc::ENODEV) => return Ok(()),
+                Err(e) => {
+                    return Err(NetError::Netlink {
+                        op: format!("list the addresses of ifindex {ifindex}"),
+                        detail: describe(&e),
+                        errno: errno_of(&e),
+                    })
+                }
+            };
+            // The dump's filter is applied by the kernel only under strict checking: filter here.
+            if m.header.index != ifindex {
+                continue;
+            }
+            let local = m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Local(IpAddr::V4(l)) => Some(*l),
+                _ => None,
+            });
+            if let Some(local) = local {
+                addrs.push(Ifa4 {
+                    addr: local,
+                    prefix_len: m.header.prefix_len,
+                    secondary: m.header.flags.contains(AddressHeaderFlags::Secondary),
+                });
+            }
+        }
+        let doomed = deleted_with(addr, prefix_len, &addrs);
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        let name = match self.link_state(ifindex).await?.and_then(|l| l.name) {
+            Some(n) => n,
+            None => return Ok(()),
+        };
+        let path = format!("/proc/sys/net/ipv4/conf/{name}/promote_secondaries");
+        if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "1") {
+            return Ok(());
+        }
+        std::fs::write(&path, "1").map_err(|e| NetError::io(format!("write 1 to {path}"), e))?;
+        tracing::warn!(
+            interface = %name,
+            vip = %format!("{addr}/{prefix_len}"),
+            kept = ?doomed,
+            "the VIP is the primary address of its subnet: set promote_secondaries on the \
+             interface so that removing it keeps the other addresses"
+        );
+        Ok(())
     }
 
     /// The current state of the link `ifindex` (`None` when it does not exist).
@@ -208,6 +284,35 @@ impl LinkMonitor {
     }
 }
 
+/// One IPv4 address of an interface, as an address dump reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ifa4 {
+    addr: Ipv4Addr,
+    prefix_len: u8,
+    secondary: bool,
+}
+
+/// The addresses the kernel deletes together with `addr/prefix_len` when `promote_secondaries`
+/// is off: if it is the primary of its subnet, the secondaries of the same subnet and mask
+/// (`__inet_del_ifa`, `inet_ifa_match`). Empty when `addr` is itself secondary or absent.
+fn deleted_with(addr: Ipv4Addr, prefix_len: u8, addrs: &[Ifa4]) -> Vec<Ipv4Addr> {
+    let primary = addrs
+        .iter()
+        .any(|a| a.addr == addr && a.prefix_len == prefix_len && !a.secondary);
+    if !primary {
+        return Vec::new();
+    }
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix_len.min(32)))
+        .unwrap_or(0);
+    let net = u32::from(addr) & mask;
+    addrs
+        .iter()
+        .filter(|a| a.secondary && a.prefix_len == prefix_len && u32::from(a.addr) & mask == net)
+        .map(|a| a.addr)
+        .collect()
+}
+
 fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
     match e {
         rtnetlink::Error::NetlinkError(m) => m.code.map(|c| c.get().abs()),
@@ -219,5 +324,49 @@ fn describe(e: &rtnetlink::Error) -> String {
     match e {
         rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ifa(a: &str, p: u8, secondary: bool) -> Ifa4 {
+        Ifa4 {
+            addr: a.parse().unwrap(),
+            prefix_len: p,
+            secondary,
+        }
+    }
+
+    #[test]
+    fn a_primary_vip_takes_its_subnets_secondaries_with_it() {
+        let addrs = [
+            ifa("192.0.2.100", 24, false),
+            ifa("192.0.2.2", 24, true),
+            ifa("192.0.2.3", 25, false), // another mask: its own primary
+            ifa("198.51.100.1", 24, true),
+        ];
+        let got = deleted_with("192.0.2.100".parse().unwrap(), 24, &addrs);
+        assert_eq!(got, vec!["192.0.2.2".parse::<Ipv4Addr>().unwrap()]);
+    }
+
+    #[test]
+    fn a_secondary_or_absent_vip_takes_nothing() {
+        let addrs = [ifa("192.0.2.2", 24, false), ifa("192.0.2.100", 24, true)];
+        assert!(deleted_with("192.0.2.100".parse().unwrap(), 24, &addrs).is_empty());
+        assert!(deleted_with("192.0.2.9".parse().unwrap(), 24, &addrs).is_empty());
+        // A /32 VIP is alone in its subnet.
+        let addrs = [ifa("192.0.2.100", 32, false), ifa("192.0.2.2", 24, false)];
+        assert!(deleted_with("192.0.2.100".parse().unwrap(), 32, &addrs).is_empty());
+    }
+
+    #[test]
+    fn a_slash_zero_mask_does_not_overflow() {
+        let addrs = [ifa("10.0.0.1", 0, false), ifa("192.0.2.2", 0, true)];
+        assert_eq!(
+            deleted_with("10.0.0.1".parse().unwrap(), 0, &addrs).len(),
+            1
+        );
     }
 }
