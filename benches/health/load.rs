@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 
 use health::{CheckKind, CheckSpec, Registry, State};
 
-/// utime + stime of this process, in seconds (from /proc/self/stat, in clock ticks of 10 ms).
+/// CPU time of this process (all threads, user + system), in seconds: CLOCK_PROCESS_CPUTIME_ID,
+/// the scheduler's precise runtime (the 10 ms ticks of /proc/self/stat could not resolve 100
+/// probes per second).
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which ends with ')'): state is field 3; utime 14, stime 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (tick(11) + tick(12)) / 100.0
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID)
+        .map(|t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+        .unwrap_or(0.0)
 }
 
 /// Peak resident set size in KiB (VmHWM).

@@ -14,6 +14,7 @@
 //! | [`schedule`] | jitter (the golden-ratio spread) and slot arithmetic | no |
 //! | [`probe`] | one run of each kind: TCP, HTTP(S), DNS, UDP, exec | yes |
 //! | [`registry`] | subscriptions, reference counting, the probe tasks | yes |
+//! | `engine` | every TCP probe in one task: its epoll set and timer heap (`engine::slots`: no I/O) | yes |
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), health::Error> {
@@ -25,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod engine;
 pub mod probe;
 pub mod registry;
 pub mod schedule;

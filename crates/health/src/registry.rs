@@ -4,14 +4,19 @@
 //!  subscriber A ─ subscribe(10.0.0.5:80, tcp) ─┐            ┌─ watch::Receiver<Health> (A)
 //!  subscriber B ─ subscribe(10.0.0.5:80, tcp) ─┼─ Registry ─┼─ watch::Receiver<Health> (B)
 //!                                              │  map: key -> watch::Sender
-//!                                              └─ one task per key: sleep to its slot, probe,
-//!                                                 rise/fall, send_if_modified, log transitions
+//!                                              ├─ TCP: the engine (one task for all of them)
+//!                                              └─ other kinds: one task per key: sleep to its
+//!                                                 slot, probe, rise/fall, send_if_modified,
+//!                                                 log transitions
 //! ```
 //!
-//! Probes are tokio tasks on the runtime the registry was created on (no thread per check).
-//! Reference counting is the watch channel's own: a probe's task sees `closed()` when its last
-//! receiver is dropped, and removes its entry under the map's lock only if nobody subscribed
-//! again in between (the subscribe path takes the same lock), then ends.
+//! Everything runs on the runtime the registry was created on (no thread per check). TCP
+//! connect checks, the kind that scales to thousands of backends, run in the registry's one
+//! [`engine`](crate::engine) task with its own epoll set and timer heap; HTTP(S), DNS, UDP and
+//! exec run as a task per probe. Reference counting is the watch channel's own: a probe's task
+//! sees `closed()` when its last receiver is dropped (the engine looks at its slot), and removes
+//! its entry under the map's lock only if nobody subscribed again in between (the subscribe path
+//! takes the same lock), then ends.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,30 +27,47 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use tokio::sync::mpsc;
+
+use crate::engine::{self, Add, EngineTx};
 use crate::probe::{ProbeError, Prober};
 use crate::schedule::{first_offset, next_run};
-use crate::spec::CheckSpec;
+use crate::spec::{CheckKind, CheckSpec};
 use crate::state::{record_parts, Health, RiseFall, Start, State, Transition};
 use crate::Error;
 
 type Probes = HashMap<Key, Arc<watch::Sender<Health>>>;
 
+/// What a probe is keyed by: the backend and the check.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    target: SocketAddr,
-    spec: Arc<CheckSpec>,
+pub(crate) struct Key {
+    pub(crate) target: SocketAddr,
+    pub(crate) spec: Arc<CheckSpec>,
 }
 
-struct Inner {
-    handle: Handle,
+/// What the probes (tasks and the engine) share with the registry.
+pub(crate) struct Shared {
     probes: Mutex<Probes>,
-    /// Probes created so far: the index into the jitter sequence.
-    created: AtomicU64,
     /// Probe runs started so far.
     runs: AtomicU64,
 }
 
-impl Inner {
+struct Inner {
+    handle: Handle,
+    shared: Arc<Shared>,
+    /// Probes created so far: the index into the jitter sequence.
+    created: AtomicU64,
+    /// The TCP engine, started with the first TCP probe; `Err` when it could not be (then TCP
+    /// probes run as tasks like the other kinds).
+    engine: Mutex<Option<Result<EngineTx, ()>>>,
+}
+
+impl Shared {
+    /// Counts a run started.
+    pub(crate) fn count_run(&self) {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Probes> {
         // A panic while holding the lock cannot leave the map half-updated (single inserts and
         // removes), so a poisoned lock is still usable.
@@ -53,7 +75,7 @@ impl Inner {
     }
 
     /// Removes `key` if `tx` has no receiver left; false when someone subscribed again.
-    fn retire(&self, key: &Key, tx: &Arc<watch::Sender<Health>>) -> bool {
+    pub(crate) fn retire(&self, key: &Key, tx: &Arc<watch::Sender<Health>>) -> bool {
         let mut probes = self.lock();
         if tx.receiver_count() > 0 {
             return false;
@@ -62,6 +84,20 @@ impl Inner {
             probes.remove(key);
         }
         true
+    }
+}
+
+impl Inner {
+    /// The TCP engine, started on first use; `None` when it cannot be started (no epoll set:
+    /// logged once, and TCP probes run as tasks).
+    fn engine(&self) -> Option<EngineTx> {
+        let mut e = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let got = e.get_or_insert_with(|| {
+            engine::start(&self.handle, Arc::clone(&self.shared)).map_err(|err| {
+                tracing::error!(error = %err, "health: TCP engine not started, TCP probes run as tasks");
+            })
+        });
+        got.as_ref().ok().cloned()
     }
 }
 
@@ -92,9 +128,12 @@ impl Registry {
         Registry {
             inner: Arc::new(Inner {
                 handle,
-                probes: Mutex::new(HashMap::new()),
+                shared: Arc::new(Shared {
+                    probes: Mutex::new(HashMap::new()),
+                    runs: AtomicU64::new(0),
+                }),
                 created: AtomicU64::new(0),
-                runs: AtomicU64::new(0),
+                engine: Mutex::new(None),
             }),
         }
     }
@@ -121,7 +160,7 @@ impl Registry {
             target,
             spec: Arc::new(spec),
         };
-        let mut probes = self.inner.lock();
+        let mut probes = self.inner.shared.lock();
         if let Some(tx) = probes.get(&key) {
             return tx.subscribe();
         }
@@ -132,16 +171,37 @@ impl Registry {
         drop(probes);
         let n = self.inner.created.fetch_add(1, Ordering::Relaxed);
         let phase = now + first_offset(n, key.spec.effective_interval());
-        let inner = Arc::clone(&self.inner);
+        if matches!(key.spec.kind, CheckKind::Tcp) {
+            if let Some(engine) = self.inner.engine() {
+                let add = Add {
+                    key,
+                    tx,
+                    start,
+                    phase,
+                };
+                match engine.send(add) {
+                    Ok(()) => return rx,
+                    // The engine's task is gone (its runtime shut down): a task instead.
+                    Err(mpsc::error::SendError(add)) => {
+                        let shared = Arc::clone(&self.inner.shared);
+                        let task = probe_task(shared, add.key, add.tx, start, phase);
+                        self.inner.handle.spawn(task);
+                        return rx;
+                    }
+                }
+            }
+        }
+        let shared = Arc::clone(&self.inner.shared);
         self.inner
             .handle
-            .spawn(probe_task(inner, key, tx, start, phase));
+            .spawn(probe_task(shared, key, tx, start, phase));
         rx
     }
 
     /// The current health of every running probe: (backend, check, health).
     pub fn snapshot(&self) -> Vec<(SocketAddr, Arc<CheckSpec>, Health)> {
         self.inner
+            .shared
             .lock()
             .iter()
             .map(|(k, tx)| (k.target, Arc::clone(&k.spec), tx.borrow().clone()))
@@ -151,8 +211,8 @@ impl Registry {
     /// Counters: probes running, runs started.
     pub fn stats(&self) -> Stats {
         Stats {
-            probes: self.inner.lock().len(),
-            runs: self.inner.runs.load(Ordering::Relaxed),
+            probes: self.inner.shared.lock().len(),
+            runs: self.inner.shared.runs.load(Ordering::Relaxed),
         }
     }
 }
@@ -167,7 +227,7 @@ impl Registry {
 /// notices the last receiver leaving is kept across runs instead of registered anew; the reason
 /// is written into the published result's buffer ([`record_parts`]).
 async fn probe_task(
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
     key: Key,
     tx: Arc<watch::Sender<Health>>,
     start: Start,
@@ -194,7 +254,7 @@ async fn probe_task(
                 continue;
             }
         }
-        inner.runs.fetch_add(1, Ordering::Relaxed);
+        inner.count_run();
         let t0 = Instant::now();
         let result = if prober.bounds_itself() {
             prober.run_unbounded().await
@@ -207,24 +267,40 @@ async fn probe_task(
             }
         };
         let end = Instant::now();
-        let mut transition = None;
-        tx.send_if_modified(|h| {
-            let (ok, reason): (bool, &dyn std::fmt::Display) = match &result {
-                Ok(seen) => (true, seen),
-                Err(e) => (false, e),
-            };
-            transition = record_parts(&mut filter, h, ok, reason, end - t0, end.into_std());
-            transition.is_some()
-        });
-        drop(result);
-        if let Some(t) = transition {
-            log_transition(&key, t, &tx.borrow());
+        match &result {
+            Ok(seen) => publish(&key, &tx, &mut filter, Ok(seen), end - t0, end),
+            Err(e) => publish(&key, &tx, &mut filter, Err(e), end - t0, end),
         }
+        drop(result);
         timer.as_mut().reset(Instant::from_std(next_run(
             phase.into_std(),
             interval,
             end.into_std(),
         )));
+    }
+}
+
+/// Records one run's result in `tx`'s value (every run: last result, reason, latency; receivers
+/// are woken only on a change of state) and logs the transition, if any.
+pub(crate) fn publish(
+    key: &Key,
+    tx: &watch::Sender<Health>,
+    filter: &mut RiseFall,
+    result: Result<&dyn std::fmt::Display, &ProbeError>,
+    latency: std::time::Duration,
+    end: Instant,
+) {
+    let mut transition = None;
+    tx.send_if_modified(|h| {
+        let (ok, reason): (bool, &dyn std::fmt::Display) = match result {
+            Ok(seen) => (true, seen),
+            Err(e) => (false, e),
+        };
+        transition = record_parts(filter, h, ok, reason, latency, end.into_std());
+        transition.is_some()
+    });
+    if let Some(t) = transition {
+        log_transition(key, t, &tx.borrow());
     }
 }
 

@@ -254,3 +254,51 @@ async fn a_hung_run_times_out_and_keeps_the_schedule() {
     settle().await;
     assert_eq!(reg.stats().runs, 4, "the fourth at 3 s");
 }
+
+/// The same through the TCP engine: a connect that never completes (its SYN dropped) fails at
+/// the timeout with the timeout as its latency, and the probe keeps its slots.
+#[tokio::test(start_paused = true)]
+async fn a_tcp_connect_that_never_completes_times_out_and_keeps_the_schedule() {
+    let (addr, _listener, _queued) = common::syn_drop_tcp();
+    let reg = Registry::new().unwrap();
+    let mut spec = tcp(SEC, 1, 1);
+    spec.timeout = Duration::from_millis(300);
+    let mut rx = reg.subscribe(addr, spec);
+    let t0 = Instant::now();
+    rx.changed().await.unwrap();
+    let h = rx.borrow_and_update().clone();
+    assert_eq!(h.state, State::Down);
+    let last = h.last.unwrap();
+    assert_eq!(last.reason, "timed out after 300ms");
+    assert_eq!(last.latency, Duration::from_millis(300));
+    assert_eq!(Instant::now() - t0, Duration::from_millis(300));
+    sleep(Duration::from_millis(2200)).await;
+    settle().await;
+    assert_eq!(reg.stats().runs, 3, "runs at 0, 1 and 2 s, never a burst");
+    let last = rx.borrow().last.clone().unwrap();
+    assert_eq!(last.at, (t0 + Duration::from_millis(2300)).into_std());
+}
+
+/// 600 TCP probes due in the same wake-up (the clock jumps over all their first slots at once):
+/// the engine starts all 600 connects and reads their answers in batches of its event buffer
+/// (256), and every one is Up after one run.
+#[tokio::test(start_paused = true)]
+async fn six_hundred_probes_due_at_once_all_answered() {
+    let (addr, seen) = common::tcp_acceptor().await;
+    let reg = Registry::new().unwrap();
+    let mut rxs = Vec::new();
+    for port in 0..600u16 {
+        let target = SocketAddr::new(addr.ip(), addr.port().wrapping_add(port + 1));
+        let mut s = tcp(SEC, 1, 1);
+        s.connect.port = Some(addr.port());
+        rxs.push(reg.subscribe(target, s));
+    }
+    assert_eq!(reg.stats().probes, 600);
+    advance(SEC - Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!(reg.stats().runs, 600);
+    let up = rxs.iter().filter(|rx| rx.borrow().state == State::Up).count();
+    assert_eq!(up, 600, "every connect answered");
+    settle().await;
+    assert_eq!(seen.hits(), 600, "counted at the server");
+}

@@ -31,9 +31,16 @@ impl Seen {
     }
 }
 
-/// A TCP listener that accepts and closes, counting connections.
+/// A TCP listener that accepts and closes, counting connections. Its accept queue holds 1,024
+/// connections (std's and tokio's 128 would drop the SYNs of a test's burst of connects).
 pub async fn tcp_acceptor() -> (SocketAddr, Arc<Seen>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.listen(1024).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let l = TcpListener::from_std(sock.into()).unwrap();
     let addr = l.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
     let s = Arc::clone(&seen);
@@ -218,4 +225,18 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// A TCP listener whose accept queue is full (backlog 0, one connection queued and never
+/// accepted): the kernel drops every further SYN, so a connect to it never completes. Keep both
+/// values alive for the test.
+pub fn syn_drop_tcp() -> (SocketAddr, socket2::Socket, std::net::TcpStream) {
+    use socket2::{Domain, Socket, Type};
+    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    l.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap();
+    let queued = std::net::TcpStream::connect(addr).unwrap();
+    (addr, l, queued)
 }
