@@ -123,9 +123,8 @@ async fn run(fd: AsyncFd<EpollFd>, mut rx: mpsc::UnboundedReceiver<Add>, shared:
             biased;
             ready = fd.readable() => {
                 if let Ok(mut guard) = ready {
-                    if e.harvest(&fd.get_ref().0) {
-                        guard.clear_ready();
-                    }
+                    e.harvest(&fd.get_ref().0);
+                    guard.clear_ready();
                 }
             }
             add = rx.recv(), if open => match add {
@@ -163,16 +162,16 @@ impl Engine {
             .insert(a.phase.into_std(), interval, probe.timeout, probe);
     }
 
-    /// Reads the events of the set without waiting and ends their runs. True when the set is
-    /// drained (fewer events than the batch), so tokio's readiness may be cleared.
-    fn harvest(&mut self, ep: &Epoll) -> bool {
+    /// Reads the events of the set without waiting, batch after batch until a batch is not full
+    /// (the set is drained: tokio's readiness may be cleared), and ends their runs.
+    fn harvest(&mut self, ep: &Epoll) {
         loop {
             let n = match ep.wait(&mut self.events, EpollTimeout::ZERO) {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
                     tracing::error!(error = %e, "health: epoll_wait failed");
-                    return true;
+                    return;
                 }
             };
             let now = Instant::now();
@@ -182,7 +181,7 @@ impl Engine {
                 self.answered(id, now);
             }
             if n < self.events.len() {
-                return true;
+                return;
             }
         }
     }
