@@ -25,6 +25,24 @@ fn tcp(interval: Duration, rise: u32, fall: u32) -> CheckSpec {
     s
 }
 
+/// `n` backends, each checked by TCP every second and all served by the acceptor at `server`
+/// (distinct target ports with the check's port set to the acceptor's: distinct loopback
+/// addresses would need root; distinct keys are what matters).
+fn many_backends(
+    reg: &Registry,
+    server: SocketAddr,
+    n: u16,
+) -> Vec<tokio::sync::watch::Receiver<health::Health>> {
+    (0..n)
+        .map(|port| {
+            let target = SocketAddr::new(server.ip(), server.port().wrapping_add(port + 1));
+            let mut s = tcp(SEC, 1, 1);
+            s.connect.port = Some(server.port());
+            reg.subscribe(target, s)
+        })
+        .collect()
+}
+
 /// Lets spawned tasks (probes, the acceptor) run without moving the clock.
 async fn settle() {
     for _ in 0..20 {
@@ -185,15 +203,7 @@ async fn pessimistic_start_is_down_after_a_failure() {
 async fn first_runs_spread_over_the_interval() {
     let (addr, _seen) = common::tcp_acceptor().await;
     let reg = Registry::new().unwrap();
-    // 100 backends (one port each on loopback aliases would need root: distinct ports of
-    // nothing listening do as well; the timing is what is looked at).
-    let mut rxs = Vec::new();
-    for port in 0..100u16 {
-        let target = SocketAddr::new(addr.ip(), addr.port().wrapping_add(port + 1));
-        let mut s = tcp(SEC, 1, 1);
-        s.connect.port = Some(addr.port());
-        rxs.push(reg.subscribe(target, s));
-    }
+    let rxs = many_backends(&reg, addr, 100);
     let t0 = Instant::now().into_std();
     for _ in 0..999 {
         advance(Duration::from_millis(1)).await;
@@ -286,18 +296,15 @@ async fn a_tcp_connect_that_never_completes_times_out_and_keeps_the_schedule() {
 async fn six_hundred_probes_due_at_once_all_answered() {
     let (addr, seen) = common::tcp_acceptor().await;
     let reg = Registry::new().unwrap();
-    let mut rxs = Vec::new();
-    for port in 0..600u16 {
-        let target = SocketAddr::new(addr.ip(), addr.port().wrapping_add(port + 1));
-        let mut s = tcp(SEC, 1, 1);
-        s.connect.port = Some(addr.port());
-        rxs.push(reg.subscribe(target, s));
-    }
+    let rxs = many_backends(&reg, addr, 600);
     assert_eq!(reg.stats().probes, 600);
     advance(SEC - Duration::from_millis(1)).await;
     settle().await;
     assert_eq!(reg.stats().runs, 600);
-    let up = rxs.iter().filter(|rx| rx.borrow().state == State::Up).count();
+    let up = rxs
+        .iter()
+        .filter(|rx| rx.borrow().state == State::Up)
+        .count();
     assert_eq!(up, 600, "every connect answered");
     settle().await;
     assert_eq!(seen.hits(), 600, "counted at the server");
