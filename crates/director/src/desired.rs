@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!   config services ─┐
-//!   health view ─────┼─> build() ─> Desired ─> for_instances(masters) ─> reconcile::diff
+//!   health view ─────┼─> build() ─> Desired ─> into_instances() ─> reconcile::diff
 //!   operator drains ─┘
 //! ```
 //!
@@ -245,16 +245,18 @@ impl Desired {
         self.services.is_empty()
     }
 
-    /// Only the services of these instances (the ones this node is Master of and programmed).
-    pub fn for_instances(&self, instances: &[&str]) -> Desired {
-        Desired {
-            services: self
+    /// The table split by the instance whose VIP gates each service, moving every service into
+    /// its instance's table (no copy: at 10,000 x 10 a table is ~19 MB, and the engine rebuilds
+    /// it on every configuration, drain or health change).
+    pub fn into_instances(self) -> HashMap<String, Desired> {
+        let mut out: HashMap<String, Desired> = HashMap::new();
+        for (k, s) in self.services {
+            out.entry(s.instance.clone())
+                .or_default()
                 .services
-                .iter()
-                .filter(|(_, s)| instances.contains(&s.instance.as_str()))
-                .map(|(k, s)| (*k, s.clone()))
-                .collect(),
+                .insert(k, s);
         }
+        out
     }
 
     #[cfg(test)]
@@ -281,7 +283,7 @@ impl Desired {
 }
 
 /// The desired table for every configured service (all instances; filter with
-/// [`Desired::for_instances`]), following the rules in the module doc.
+/// [`Desired::into_instances`]), following the rules in the module doc.
 pub fn build(services: &[ServiceInput], overrides: &Overrides, health: &dyn HealthView) -> Desired {
     let mut out = BTreeMap::new();
     for input in services {
@@ -504,12 +506,16 @@ mod tests {
         let d = build(&input, &Overrides::default(), &AllUp);
         assert_eq!(d.len(), 2);
         assert_eq!(weights(&d, 80), [(1, 1, WeightReason::Configured)]);
-        let only_b = d.for_instances(&["b"]);
+        let mut split = d.into_instances();
+        assert_eq!(split.len(), 2);
+        let only_b = split.remove("b").unwrap_or_default();
         assert_eq!(only_b.keys().copied().collect::<Vec<_>>(), [svc(443).key]);
+        let only_a = split.remove("a").unwrap_or_default();
+        assert_eq!(only_a.keys().copied().collect::<Vec<_>>(), [svc(80).key]);
         assert_eq!(
-            d.for_instances(&["a"]).keys().copied().collect::<Vec<_>>(),
-            [svc(80).key]
+            only_a.len() + only_b.len(),
+            2,
+            "every service in exactly one table"
         );
-        assert!(d.for_instances(&[]).is_empty());
     }
 }

@@ -363,7 +363,7 @@ pub(super) fn sorry_server(
         address: s.address.clone(),
         port: s.port.clone(),
         weight: s.weight.clone(),
-        forwarding: s.forwarding.clone(),
+        forwarding: s.forwarding.clone().map(Box::new),
         tunnel: None,
         upper_threshold: None,
         lower_threshold: None,

@@ -49,7 +49,7 @@ pub struct RawVirtualServer {
     pub forwarding: Option<Spanned<String>>,
     /// Default tunnel settings of the real servers.
     #[serde(default)]
-    pub tunnel: Option<Spanned<RawTunnel>>,
+    pub tunnel: Option<Box<Spanned<RawTunnel>>>,
     /// The real servers.
     #[serde(default)]
     pub real_servers: Option<Spanned<Vec<Spanned<RawRealServer>>>>,
@@ -61,13 +61,13 @@ pub struct RawVirtualServer {
     pub on_down: Option<Spanned<String>>,
     /// The real server used while none of the configured ones is up.
     #[serde(default)]
-    pub sorry_server: Option<Spanned<RawSorryServer>>,
+    pub sorry_server: Option<Box<Spanned<RawSorryServer>>>,
     /// Minimum total weight of healthy real servers.
     #[serde(default)]
     pub quorum: Option<Spanned<i64>>,
     /// What happens to the instance while the quorum is lost.
     #[serde(default)]
-    pub quorum_down: Option<Spanned<RawQuorumDown>>,
+    pub quorum_down: Option<Box<Spanned<RawQuorumDown>>>,
 }
 
 /// One entry of `real_servers:` (ipvsadm's `-a`).
@@ -83,19 +83,19 @@ pub struct RawRealServer {
     pub weight: Option<Spanned<i64>>,
     /// `dr`, `nat` or `tunnel` (default: the service's).
     #[serde(default)]
-    pub forwarding: Option<Spanned<String>>,
+    pub forwarding: Option<Box<Spanned<String>>>,
     /// Tunnel settings (default: the service's).
     #[serde(default)]
-    pub tunnel: Option<Spanned<RawTunnel>>,
+    pub tunnel: Option<Box<Spanned<RawTunnel>>>,
     /// Upper connection threshold (ipvsadm `-x`).
     #[serde(default)]
-    pub upper_threshold: Option<Spanned<i64>>,
+    pub upper_threshold: Option<Box<Spanned<i64>>>,
     /// Lower connection threshold (ipvsadm `-y`).
     #[serde(default)]
-    pub lower_threshold: Option<Spanned<i64>>,
+    pub lower_threshold: Option<Box<Spanned<i64>>>,
     /// This real server's health checks, instead of the service's.
     #[serde(default)]
-    pub checks: Option<Spanned<Vec<Spanned<RawHealthCheck>>>>,
+    pub checks: Option<Box<Spanned<Vec<Spanned<RawHealthCheck>>>>>,
 }
 
 /// `tunnel:` of a service or a real server.

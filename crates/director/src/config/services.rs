@@ -121,7 +121,7 @@ pub(super) fn services(
             .sorry_server
             .as_ref()
             .map(|s| sorry_server(cx, &s.value, key.as_ref(), &d, sync));
-        let quorum = health_checks::quorum(cx, r.quorum.as_ref(), r.quorum_down.as_ref());
+        let quorum = health_checks::quorum(cx, r.quorum.as_ref(), r.quorum_down.as_deref());
         if let (Some(service), true) = (svc, cx.diags.len() == before) {
             out.push(VirtualService {
                 instance: r.instance.value.clone(),

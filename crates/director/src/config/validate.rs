@@ -130,7 +130,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
         Ok(Config {
             global,
             instances,
-            virtual_services,
+            virtual_services: std::sync::Arc::new(virtual_services),
             ipvs,
         })
     } else {

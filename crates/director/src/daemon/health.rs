@@ -99,7 +99,7 @@ pub struct HealthChecks {
 /// the others unknown (down).
 pub fn initial_view(cfg: &Config) -> HealthMap {
     let mut m = HealthMap::default();
-    for v in &cfg.virtual_services {
+    for v in cfg.virtual_services.iter() {
         for r in &v.real_servers {
             if r.checks.is_empty() {
                 m.set(v.service.key, r.dest.key(), Health::Up);
@@ -228,7 +228,7 @@ fn subscribe(
     adopted: &Adopted,
 ) -> Vec<Sub> {
     let mut out = Vec::new();
-    for v in &cfg.virtual_services {
+    for v in cfg.virtual_services.iter() {
         for r in &v.real_servers {
             for spec in &r.checks {
                 let target = SocketAddr::new(r.dest.addr, r.dest.port);
@@ -277,7 +277,7 @@ fn compute(
         map.adopt(*svc, *dest);
     }
     let mut effects: BTreeMap<String, QuorumEffect> = BTreeMap::new();
-    for v in &cfg.virtual_services {
+    for v in cfg.virtual_services.iter() {
         let mut healthy: u64 = 0;
         for r in &v.real_servers {
             let h = match states.get(&(v.service.key, r.dest.key())) {

@@ -218,7 +218,6 @@ pub fn start_with(
         worker: None,
         connect,
         inputs: Vec::new(),
-        services: Vec::new(),
         want_of: HashMap::new(),
         absent: BTreeSet::new(),
         looked: BTreeSet::new(),
@@ -268,7 +267,6 @@ struct Engine {
     connect: Connect,
     cfg: Config,
     inputs: Vec<ServiceInput>,
-    services: Vec<VirtualService>,
     /// The desired table of each instance (rebuilt when the configuration, a drain or a
     /// health result changes; never per reconcile or per status publish).
     want_of: HashMap<String, Arc<Desired>>,
@@ -425,7 +423,7 @@ impl Engine {
 
     fn by_instance(&self) -> HashMap<String, Vec<VirtualService>> {
         let mut m: HashMap<String, Vec<VirtualService>> = HashMap::new();
-        for s in &self.services {
+        for s in self.cfg.virtual_services.iter() {
             m.entry(s.instance.clone()).or_default().push(s.clone());
         }
         m
@@ -435,7 +433,6 @@ impl Engine {
     /// left the configuration is asked to stop: it withdraws once its VIPs are gone).
     fn configure(&mut self, cfg: &Config) {
         self.cfg = cfg.clone();
-        self.services = cfg.virtual_services.clone();
         self.inputs = cfg.virtual_services.iter().map(ServiceInput::of).collect();
         let timers = GateConfig {
             verify_interval: cfg.ipvs.verify_interval,
@@ -461,7 +458,12 @@ impl Engine {
     fn drain(&mut self, service: &str, real_server: &str, on: bool) -> Result<(), String> {
         let key = parse_service(service)?;
         let dest = parse_dest(real_server, &key)?;
-        let Some(vs) = self.services.iter().find(|v| v.service.key == key) else {
+        let Some(vs) = self
+            .cfg
+            .virtual_services
+            .iter()
+            .find(|v| v.service.key == key)
+        else {
             return Err(format!("no virtual service {service} in the configuration"));
         };
         if !vs.real_servers.iter().any(|r| r.dest.key() == dest) {

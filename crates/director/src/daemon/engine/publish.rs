@@ -13,7 +13,8 @@ impl Engine {
                 continue;
             };
             let mine: Vec<&VirtualService> = self
-                .services
+                .cfg
+                .virtual_services
                 .iter()
                 .filter(|s| s.instance == inst.name)
                 .collect();

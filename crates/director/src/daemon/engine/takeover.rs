@@ -16,11 +16,14 @@ impl Engine {
     /// Rebuilds the desired tables (after a configuration, drain or health change) and drops
     /// the prepared takeover batches built from the old ones.
     pub(super) fn refresh_desired(&mut self) {
-        let all = desired::build(&self.inputs, &self.overrides, &*self.health);
+        // The old tables go first: at most one copy of the table is alive at a time.
+        self.want_of.clear();
+        let mut split =
+            desired::build(&self.inputs, &self.overrides, &*self.health).into_instances();
         self.want_of = self
             .gates
             .keys()
-            .map(|n| (n.clone(), Arc::new(all.for_instances(&[n.as_str()]))))
+            .map(|n| (n.clone(), Arc::new(split.remove(n).unwrap_or_default())))
             .collect();
         self.fresh.clear();
     }
