@@ -43,6 +43,28 @@ fn many_backends(
         .collect()
 }
 
+/// Subscribes to `spec` (its timeout set to 300 ms) of a backend that never answers and checks
+/// the first result: Down, `timed out after 300ms`, with the timeout as its latency, reported
+/// 300 ms after the start. Returns the receiver and the start.
+async fn first_run_times_out(
+    reg: &Registry,
+    addr: SocketAddr,
+    mut spec: CheckSpec,
+) -> (tokio::sync::watch::Receiver<health::Health>, Instant) {
+    spec.timeout = Duration::from_millis(300);
+    let mut rx = reg.subscribe(addr, spec);
+    let t0 = Instant::now();
+    rx.changed().await.unwrap();
+    let h = rx.borrow_and_update().clone();
+    assert_eq!(h.state, State::Down);
+    let last = h.last.unwrap();
+    assert!(!last.ok);
+    assert_eq!(last.reason, "timed out after 300ms");
+    assert_eq!(last.latency, Duration::from_millis(300));
+    assert_eq!(Instant::now() - t0, Duration::from_millis(300));
+    (rx, t0)
+}
+
 /// Lets spawned tasks (probes, the acceptor) run without moving the clock.
 async fn settle() {
     for _ in 0..20 {
@@ -239,17 +261,7 @@ async fn a_hung_run_times_out_and_keeps_the_schedule() {
     let reg = Registry::new().unwrap();
     let mut spec = CheckSpec::new(CheckKind::Http(health::HttpCheck::get("/")));
     spec.interval = SEC;
-    spec.timeout = Duration::from_millis(300);
-    let mut rx = reg.subscribe(addr, spec);
-    let t0 = Instant::now();
-    rx.changed().await.unwrap();
-    let h = rx.borrow_and_update().clone();
-    assert_eq!(h.state, State::Down);
-    let last = h.last.unwrap();
-    assert!(!last.ok);
-    assert_eq!(last.reason, "timed out after 300ms");
-    assert_eq!(last.latency, Duration::from_millis(300));
-    assert_eq!(Instant::now() - t0, Duration::from_millis(300));
+    let (rx, t0) = first_run_times_out(&reg, addr, spec).await;
     // Runs at 0 s, 1 s, 2 s (each timing out 300 ms later): 3 runs by 2.5 s, never a 4th.
     sleep(Duration::from_millis(2200)).await;
     settle().await;
@@ -271,17 +283,7 @@ async fn a_hung_run_times_out_and_keeps_the_schedule() {
 async fn a_tcp_connect_that_never_completes_times_out_and_keeps_the_schedule() {
     let (addr, _listener, _queued) = common::syn_drop_tcp();
     let reg = Registry::new().unwrap();
-    let mut spec = tcp(SEC, 1, 1);
-    spec.timeout = Duration::from_millis(300);
-    let mut rx = reg.subscribe(addr, spec);
-    let t0 = Instant::now();
-    rx.changed().await.unwrap();
-    let h = rx.borrow_and_update().clone();
-    assert_eq!(h.state, State::Down);
-    let last = h.last.unwrap();
-    assert_eq!(last.reason, "timed out after 300ms");
-    assert_eq!(last.latency, Duration::from_millis(300));
-    assert_eq!(Instant::now() - t0, Duration::from_millis(300));
+    let (rx, t0) = first_run_times_out(&reg, addr, tcp(SEC, 1, 1)).await;
     sleep(Duration::from_millis(2200)).await;
     settle().await;
     assert_eq!(reg.stats().runs, 3, "runs at 0, 1 and 2 s, never a burst");
