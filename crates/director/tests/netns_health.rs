@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use netns_common::{instance, wait_for, Lan};
+use netns_common::{instance, wait_for, Host, Lan};
 
 const VIP: &str = "198.51.100.100";
 const VIP24: &str = "198.51.100.100/24";
@@ -35,6 +35,18 @@ fn services() -> String {
         )
     };
     format!("virtual_servers:\n{}{}", svc(80), svc(8080))
+}
+
+/// Directors a (priority 150) and b (120) on `lan`, each running instance `web` with VRID
+/// `vrid` and the virtual services `svc`: a Master, b Backup.
+fn pair(lan: &Lan, vrid: u8, svc: &str) -> (Host, Host) {
+    let mut a = lan.host("a", "198.51.100.1/24");
+    let mut b = lan.host("b", "198.51.100.2/24");
+    a.start(&format!("{}{svc}", instance("web", vrid, 150, VIP24, "")));
+    b.start(&format!("{}{svc}", instance("web", vrid, 120, VIP24, "")));
+    a.wait_state("MASTER", Duration::from_secs(3));
+    b.wait_state("BACKUP", Duration::from_secs(1));
+    (a, b)
 }
 
 /// Accepts and closes on RS:80 inside `ns`, counting connections, until `stop`.
@@ -66,20 +78,7 @@ fn shared_checks_status_and_quorum_failover() {
     let r = lan.host("r", &format!("{RS}/24"));
     let stop = Arc::new(AtomicBool::new(false));
     let hits = acceptor(&r.ns, Arc::clone(&stop));
-    let mut a = lan.host("a", "198.51.100.1/24");
-    let mut b = lan.host("b", "198.51.100.2/24");
-    a.start(&format!(
-        "{}{}",
-        instance("web", 51, 150, VIP24, ""),
-        services()
-    ));
-    b.start(&format!(
-        "{}{}",
-        instance("web", 51, 120, VIP24, ""),
-        services()
-    ));
-    a.wait_state("MASTER", Duration::from_secs(3));
-    b.wait_state("BACKUP", Duration::from_secs(1));
+    let (a, b) = pair(&lan, 51, &services());
 
     // Status: each (service, real server) with its check's last result.
     wait_for(
@@ -147,16 +146,11 @@ fn quorum_down_fault_is_a_vrrp_fault_until_the_quorum_holds_again() {
     let r = lan.host("r", &format!("{RS}/24"));
     let stop = Arc::new(AtomicBool::new(false));
     let _hits = acceptor(&r.ns, Arc::clone(&stop));
-    let mut a = lan.host("a", "198.51.100.1/24");
-    let mut b = lan.host("b", "198.51.100.2/24");
     let svc = services().replace(
         "quorum_down: {priority_decrease: 100}",
         "quorum_down: {fault: true}",
     );
-    a.start(&format!("{}{svc}", instance("web", 52, 150, VIP24, "")));
-    b.start(&format!("{}{svc}", instance("web", 52, 120, VIP24, "")));
-    a.wait_state("MASTER", Duration::from_secs(3));
-    b.wait_state("BACKUP", Duration::from_secs(1));
+    let (a, b) = pair(&lan, 52, &svc);
     wait_for(
         Duration::from_secs(3),
         "a reports the real server up",
