@@ -171,26 +171,23 @@ impl Registry {
         drop(probes);
         let n = self.inner.created.fetch_add(1, Ordering::Relaxed);
         let phase = now + first_offset(n, key.spec.effective_interval());
-        if matches!(key.spec.kind, CheckKind::Tcp) {
-            if let Some(engine) = self.inner.engine() {
-                let add = Add {
-                    key,
-                    tx,
-                    start,
-                    phase,
-                };
-                match engine.send(add) {
-                    Ok(()) => return rx,
-                    // The engine's task is gone (its runtime shut down): a task instead.
-                    Err(mpsc::error::SendError(add)) => {
-                        let shared = Arc::clone(&self.inner.shared);
-                        let task = probe_task(shared, add.key, add.tx, start, phase);
-                        self.inner.handle.spawn(task);
-                        return rx;
-                    }
-                }
-            }
-        }
+        let engine = match key.spec.kind {
+            CheckKind::Tcp => self.inner.engine(),
+            _ => None,
+        };
+        let (key, tx) = match engine {
+            Some(engine) => match engine.send(Add {
+                key,
+                tx,
+                start,
+                phase,
+            }) {
+                Ok(()) => return rx,
+                // The engine's task is gone (its runtime shut down): a task instead.
+                Err(mpsc::error::SendError(add)) => (add.key, add.tx),
+            },
+            None => (key, tx),
+        };
         let shared = Arc::clone(&self.inner.shared);
         self.inner
             .handle
@@ -267,10 +264,8 @@ async fn probe_task(
             }
         };
         let end = Instant::now();
-        match &result {
-            Ok(seen) => publish(&key, &tx, &mut filter, Ok(seen), end - t0, end),
-            Err(e) => publish(&key, &tx, &mut filter, Err(e), end - t0, end),
-        }
+        let seen = result.as_ref().map(|s| s as &dyn std::fmt::Display);
+        publish(&key, &tx, &mut filter, seen, end - t0, end);
         drop(result);
         timer.as_mut().reset(Instant::from_std(next_run(
             phase.into_std(),

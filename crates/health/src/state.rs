@@ -183,12 +183,23 @@ impl RiseFall {
 /// Applies one probe result to a published [`Health`]: records it as the last result and, when
 /// the filter changes state, the new state and `since = obs.at`. Returns the transition.
 pub fn record(filter: &mut RiseFall, health: &mut Health, obs: Observation) -> Option<Transition> {
-    let t = filter.observe(obs.ok);
+    let t = observe(filter, health, obs.ok, obs.at);
+    health.last = Some(obs);
+    t
+}
+
+/// Feeds one result to the filter and, on a transition, sets the new state and `since = at`.
+fn observe(
+    filter: &mut RiseFall,
+    health: &mut Health,
+    ok: bool,
+    at: Instant,
+) -> Option<Transition> {
+    let t = filter.observe(ok);
     if let Some(t) = t {
         health.state = t.to;
-        health.since = obs.at;
+        health.since = at;
     }
-    health.last = Some(obs);
     t
 }
 
@@ -205,11 +216,7 @@ pub fn record_parts(
     at: Instant,
 ) -> Option<Transition> {
     use std::fmt::Write as _;
-    let t = filter.observe(ok);
-    if let Some(t) = t {
-        health.state = t.to;
-        health.since = at;
-    }
+    let t = observe(filter, health, ok, at);
     let last = health.last.get_or_insert_with(|| Observation {
         ok,
         reason: String::new(),

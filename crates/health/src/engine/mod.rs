@@ -84,8 +84,8 @@ struct Probe {
     tx: Arc<watch::Sender<Health>>,
     filter: RiseFall,
     addr: SocketAddr,
+    /// `addr` as the socket calls take it, built once.
     sockaddr: SockAddr,
-    timeout: Duration,
     /// The connect in flight.
     sock: Option<Socket>,
 }
@@ -150,16 +150,15 @@ impl Engine {
         let addr = a.key.spec.connect_addr(a.key.target);
         let probe = Probe {
             filter: RiseFall::new(a.key.spec.rise, a.key.spec.fall, a.start),
-            timeout: a.key.spec.timeout,
             addr,
             sockaddr: SockAddr::from(addr),
             key: a.key,
             tx: a.tx,
             sock: None,
         };
-        let interval = probe.key.spec.effective_interval();
+        let (interval, timeout) = (probe.key.spec.effective_interval(), probe.key.spec.timeout);
         self.slots
-            .insert(a.phase.into_std(), interval, probe.timeout, probe);
+            .insert(a.phase.into_std(), interval, timeout, probe);
     }
 
     /// Reads the events of the set without waiting, batch after batch until a batch is not full
@@ -194,12 +193,13 @@ impl Engine {
         let Some(sock) = p.sock.take() else { return };
         let result = match sock.take_error() {
             Ok(None) => Ok(()),
-            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(Some(source)) | Err(source) => Err(ProbeError::Connect {
+                addr: p.addr,
+                source,
+            }),
         };
         drop(sock); // close: leaves the epoll set with it
-        if let Some(latency) = self.slots.finish(id, now.into_std()) {
-            self.publish(id, result, latency, now);
-        }
+        self.end_run(id, result, now);
     }
 
     /// Runs or times out every probe due now. True when a connect was started (its answer may
@@ -215,8 +215,8 @@ impl Engine {
                         continue;
                     };
                     p.sock = None; // close the hung connect
-                    let limit = p.timeout;
-                    self.publish_err(id, ProbeError::Timeout(limit), latency, now);
+                    let limit = p.key.spec.timeout;
+                    self.publish(id, Err(ProbeError::Timeout(limit)), latency, now);
                 }
             }
         }
@@ -247,7 +247,7 @@ impl Engine {
                             what: "epoll_ctl ADD",
                             source: e.into(),
                         };
-                        self.fail_now(id, err, now);
+                        self.end_run(id, Err(err), now);
                         false
                     }
                 }
@@ -257,40 +257,28 @@ impl Engine {
                     addr: p.addr,
                     source,
                 };
-                self.fail_now(id, err, now);
+                self.end_run(id, Err(err), now);
                 false
             }
         }
     }
 
-    /// A run that failed before waiting (no socket, refused at once).
-    fn fail_now(&mut self, id: Id, err: ProbeError, now: Instant) {
+    /// The run in flight of `id` ended before its deadline (answered, or failed before waiting:
+    /// no socket, refused at once): its next slot is armed and the result published.
+    fn end_run(&mut self, id: Id, result: Result<(), ProbeError>, now: Instant) {
         if let Some(latency) = self.slots.finish(id, now.into_std()) {
-            self.publish_err(id, err, latency, now);
+            self.publish(id, result, latency, now);
         }
     }
 
-    fn publish_err(&mut self, id: Id, err: ProbeError, latency: Duration, now: Instant) {
+    fn publish(&mut self, id: Id, result: Result<(), ProbeError>, latency: Duration, now: Instant) {
         let Some(p) = self.slots.get_mut(id) else {
             return;
         };
-        publish(&p.key, &p.tx, &mut p.filter, Err(&err), latency, now);
-    }
-
-    fn publish(&mut self, id: Id, result: io::Result<()>, latency: Duration, now: Instant) {
-        let Some(p) = self.slots.get_mut(id) else {
-            return;
-        };
-        match result {
-            Ok(()) => publish(&p.key, &p.tx, &mut p.filter, Ok(&"connected"), latency, now),
-            Err(source) => {
-                let err = ProbeError::Connect {
-                    addr: p.addr,
-                    source,
-                };
-                publish(&p.key, &p.tx, &mut p.filter, Err(&err), latency, now);
-            }
-        }
+        let seen = result
+            .as_ref()
+            .map(|()| &"connected" as &dyn std::fmt::Display);
+        publish(&p.key, &p.tx, &mut p.filter, seen, latency, now);
     }
 }
 
